@@ -94,8 +94,8 @@ func (g *UniqIDGenerator) Next() string {
 		g.nextMonth = g.monthStart.AddDate(0, 1, 0)
 	}
 	diff := now.Sub(g.monthStart).Milliseconds()
+	c := g.counter // the first id carries counter 0, as in Java
 	g.counter++
-	c := g.counter
 	g.mu.Unlock()
 
 	var buf [6]byte
