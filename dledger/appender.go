@@ -1,0 +1,170 @@
+package dledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/armon/go-metrics"
+	"github.com/hashicorp/raft"
+)
+
+// appendReq is one AppendMessages call waiting for its entry.
+type appendReq struct {
+	records [][]byte
+	size    int
+	done    chan appendResp // buffered 1
+}
+
+type appendResp struct {
+	res []AppendResult
+	err error
+}
+
+// inflight is one raft entry and the requests packed into it, in order.
+type inflight struct {
+	fut   raft.ApplyFuture
+	reqs  []*appendReq
+	start time.Time
+	bytes int
+}
+
+// appender packs concurrent submissions into Raft entries: one goroutine
+// drains whatever is queued (no timer), up to maxBytes, and calls
+// raft.Apply once per entry; a second goroutine waits for the entries in
+// order and answers each submitter with its own slice of results.
+type appender struct {
+	ctx       context.Context
+	raft      *raft.Raft
+	maxBytes  int
+	notLeader func() error
+	reqs      chan *appendReq
+	pending   chan *inflight
+}
+
+func newAppender(ctx context.Context, r *raft.Raft, maxBytes int, notLeader func() error) *appender {
+	return &appender{ctx: ctx, raft: r, maxBytes: maxBytes, notLeader: notLeader,
+		reqs: make(chan *appendReq, 4096), pending: make(chan *inflight, 1024)}
+}
+
+func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]AppendResult, error) {
+	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1)}
+	select {
+	case a.reqs <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-a.ctx.Done():
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-req.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (a *appender) run() {
+	waitDone := make(chan struct{})
+	go func() { defer close(waitDone); a.wait() }()
+	defer func() { close(a.pending); <-waitDone; a.failQueued() }()
+	var carry *appendReq
+	for {
+		var first *appendReq
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-a.reqs:
+			case <-a.ctx.Done():
+				return
+			}
+		}
+		batch := []*appendReq{first}
+		size, count := payloadHeaderSize+first.size, len(first.records)
+	drain:
+		for count < 1<<16 {
+			select {
+			case r := <-a.reqs:
+				if size+r.size > a.maxBytes {
+					carry = r
+					break drain
+				}
+				batch = append(batch, r)
+				size += r.size
+				count += len(r.records)
+			default:
+				break drain
+			}
+		}
+		records := make([][]byte, 0, count)
+		for _, r := range batch {
+			records = append(records, r.records...)
+		}
+		data := encodeMessages(records)
+		// Data is never reused: raft's LogCache and in-flight RPCs keep it.
+		fut := a.raft.Apply(data, 0)
+		metrics.AddSample([]string{"dledger", "append", "entry_bytes"}, float32(len(data)))
+		metrics.AddSample([]string{"dledger", "append", "entry_messages"}, float32(count))
+		select {
+		case a.pending <- &inflight{fut: fut, reqs: batch, start: time.Now(), bytes: len(data)}:
+		case <-a.ctx.Done():
+			a.answer(batch, nil, ErrClosed)
+			return
+		}
+	}
+}
+
+// wait answers entries in order as raft applies them.
+func (a *appender) wait() {
+	for in := range a.pending {
+		err := in.fut.Error()
+		metrics.MeasureSince([]string{"dledger", "append", "commit_latency"}, in.start)
+		if err != nil {
+			a.answer(in.reqs, nil, mapRaftErr(err, a.notLeader))
+			continue
+		}
+		switch resp := in.fut.Response().(type) {
+		case []AppendResult:
+			a.answer(in.reqs, resp, nil)
+		case error:
+			a.answer(in.reqs, nil, resp)
+		default:
+			a.answer(in.reqs, nil, fmt.Errorf("dledger: unexpected entry response %T", resp))
+		}
+	}
+}
+
+// answer splits res among reqs in order (or sends err to all).
+func (a *appender) answer(reqs []*appendReq, res []AppendResult, err error) {
+	if err == nil {
+		total := 0
+		for _, r := range reqs {
+			total += len(r.records)
+		}
+		if len(res) != total {
+			err = fmt.Errorf("dledger: entry applied %d results for %d records", len(res), total)
+		}
+	}
+	for _, r := range reqs {
+		if err != nil {
+			r.done <- appendResp{err: err}
+			continue
+		}
+		n := len(r.records)
+		r.done <- appendResp{res: res[:n:n]}
+		res = res[n:]
+	}
+}
+
+// failQueued answers requests still queued at shutdown.
+func (a *appender) failQueued() {
+	for {
+		select {
+		case r := <-a.reqs:
+			r.done <- appendResp{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
