@@ -1,0 +1,232 @@
+package namesrv
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Limits on what a REGISTER_BROKER body may describe. They bound the work and
+// memory one request can cause and the size of the routes handed to clients
+// (a client allocates one queue object per queue number).
+const (
+	// MaxRegisterBodyBytes is the largest RegisterBrokerBody accepted; the remoting
+	// frame limit (16 MiB) already bounds it, this keeps the decoder honest on its own.
+	MaxRegisterBodyBytes = 16 << 20
+	// MaxTopicNameLen is the longest topic name accepted (%RETRY%/%DLQ% names may
+	// reach 255 bytes, PROTOCOL.md §6.2).
+	MaxTopicNameLen = 255
+	// MaxQueueNums is the largest read or write queue count accepted per topic.
+	MaxQueueNums = 16384
+)
+
+// Permission bits of a topic or broker (PROTOCOL.md §6.1).
+const (
+	PermPriority = 8
+	PermRead     = 4
+	PermWrite    = 2
+	PermInherit  = 1
+	permAll      = PermPriority | PermRead | PermWrite | PermInherit
+)
+
+// DataVersion is RocketMQ's DataVersion. raftmq brokers put their Raft term in
+// StateVersion; the namesrv fences brokerId 0 with it.
+type DataVersion struct {
+	Counter      int64 `json:"counter"`
+	StateVersion int64 `json:"stateVersion"`
+	Timestamp    int64 `json:"timestamp"`
+}
+
+// TopicConfig is one entry of a broker's topicConfigTable.
+type TopicConfig struct {
+	Attributes      map[string]string `json:"attributes,omitempty"`
+	Order           bool              `json:"order"`
+	Perm            int32             `json:"perm"`
+	ReadQueueNums   int32             `json:"readQueueNums"`
+	TopicFilterType string            `json:"topicFilterType,omitempty"`
+	TopicName       string            `json:"topicName"`
+	TopicSysFlag    int32             `json:"topicSysFlag"`
+	WriteQueueNums  int32             `json:"writeQueueNums"`
+}
+
+// TopicConfigWrapper is RocketMQ's TopicConfigSerializeWrapper (the fields the
+// namesrv uses; static-topic mapping fields are accepted and ignored).
+type TopicConfigWrapper struct {
+	DataVersion      DataVersion            `json:"dataVersion"`
+	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+}
+
+// RegisterBrokerBody is the JSON body of REGISTER_BROKER (PROTOCOL.md §5.2).
+type RegisterBrokerBody struct {
+	FilterServerList            []string           `json:"filterServerList"`
+	TopicConfigSerializeWrapper TopicConfigWrapper `json:"topicConfigSerializeWrapper"`
+}
+
+// DecodeRegisterBrokerBody parses and validates an uncompressed RegisterBrokerBody.
+// An empty body means "no topic information" (Java does the same) and yields a
+// zero body. Every topic name, queue count and permission is checked so that
+// nothing a client cannot handle reaches a route.
+func DecodeRegisterBrokerBody(b []byte) (*RegisterBrokerBody, error) {
+	body := &RegisterBrokerBody{}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return body, nil
+	}
+	if len(b) > MaxRegisterBodyBytes {
+		return nil, fmt.Errorf("register body of %d bytes exceeds %d", len(b), MaxRegisterBodyBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(body); err != nil {
+		return nil, fmt.Errorf("register body: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("register body: trailing data after the JSON object")
+	}
+	for name, tc := range body.TopicConfigSerializeWrapper.TopicConfigTable {
+		if err := ValidateTopicName(name); err != nil {
+			return nil, err
+		}
+		if tc.TopicName != "" && tc.TopicName != name {
+			return nil, fmt.Errorf("topic %q: topicName %q differs from its table key", name, tc.TopicName)
+		}
+		if tc.ReadQueueNums < 0 || tc.ReadQueueNums > MaxQueueNums || tc.WriteQueueNums < 0 || tc.WriteQueueNums > MaxQueueNums {
+			return nil, fmt.Errorf("topic %q: queue numbers %d/%d outside 0..%d", name, tc.ReadQueueNums, tc.WriteQueueNums, MaxQueueNums)
+		}
+		if tc.Perm&^permAll != 0 || tc.Perm < 0 {
+			return nil, fmt.Errorf("topic %q: perm %d has unknown bits", name, tc.Perm)
+		}
+	}
+	return body, nil
+}
+
+// ValidateTopicName applies RocketMQ's topic charset ^[%|a-zA-Z0-9_-]+$ and
+// MaxTopicNameLen.
+func ValidateTopicName(name string) error {
+	if name == "" {
+		return errors.New("empty topic name")
+	}
+	if len(name) > MaxTopicNameLen {
+		return fmt.Errorf("topic name of %d bytes exceeds %d", len(name), MaxTopicNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c == '%' || c == '|' || c == '_' || c == '-' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			return fmt.Errorf("topic name %q: character %q not allowed", name, c)
+		}
+	}
+	return nil
+}
+
+// ValidateBrokerAddr checks that addr is host:port with a numeric port and none of
+// the characters that would corrupt the Go client's hand-rolled brokerAddrs parser
+// (whitespace, ',', '"', ':' in the host part is allowed only inside [IPv6]).
+func ValidateBrokerAddr(addr string) error {
+	if addr == "" {
+		return errors.New("empty broker address")
+	}
+	if len(addr) > 255 {
+		return fmt.Errorf("broker address of %d bytes is too long", len(addr))
+	}
+	if strings.ContainsAny(addr, " \t\r\n,\"{}\\") {
+		return fmt.Errorf("broker address %q contains a forbidden character", addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("broker address %q: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("broker address %q has no host", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("broker address %q: bad port", addr)
+	}
+	return nil
+}
+
+// validateName checks a cluster or broker name: non-empty, bounded, printable,
+// without characters that break JSON-embedded parsing on the client side.
+func validateName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("empty %s", kind)
+	}
+	if len(name) > 255 {
+		return fmt.Errorf("%s of %d bytes is too long", kind, len(name))
+	}
+	for _, r := range name {
+		if r < 0x21 || r == 0x7f || r == '"' || r == ',' || r == '\\' || r == ':' || r == '{' || r == '}' {
+			return fmt.Errorf("%s %q contains a forbidden character", kind, name)
+		}
+	}
+	return nil
+}
+
+// QueueData is one broker's queues of a topic in a route.
+type QueueData struct {
+	BrokerName     string `json:"brokerName"`
+	Perm           int32  `json:"perm"`
+	ReadQueueNums  int32  `json:"readQueueNums"`
+	TopicSysFlag   int32  `json:"topicSysFlag"`
+	WriteQueueNums int32  `json:"writeQueueNums"`
+}
+
+// BrokerData is one broker group (brokerName) with its live addresses by brokerId.
+type BrokerData struct {
+	// BrokerAddrs maps brokerId to "ip:port". encoding/json writes int64 keys as
+	// quoted decimal object keys ({"0":"a:1"}), the standard form the Go client's
+	// parser accepts (internal/route.go strips quotes and parses the key).
+	BrokerAddrs        map[int64]string `json:"brokerAddrs"`
+	BrokerName         string           `json:"brokerName"`
+	Cluster            string           `json:"cluster"`
+	EnableActingMaster bool             `json:"enableActingMaster"`
+	ZoneName           string           `json:"zoneName,omitempty"`
+}
+
+// TopicRouteData is the GET_ROUTEINFO_BY_TOPIC answer (PROTOCOL.md §5.1). Field
+// order is alphabetical like fastjson's, and the encoding is compact.
+type TopicRouteData struct {
+	BrokerDatas       []BrokerData        `json:"brokerDatas"`
+	FilterServerTable map[string][]string `json:"filterServerTable"`
+	OrderTopicConf    string              `json:"orderTopicConf,omitempty"`
+	QueueDatas        []QueueData         `json:"queueDatas"`
+}
+
+// ClusterInfo is the GET_BROKER_CLUSTER_INFO answer (PROTOCOL.md §5.6).
+type ClusterInfo struct {
+	BrokerAddrTable  map[string]BrokerData `json:"brokerAddrTable"`
+	ClusterAddrTable map[string][]string   `json:"clusterAddrTable"`
+}
+
+// TopicList is the answer of 206 and 224 (PROTOCOL.md §5.7).
+type TopicList struct {
+	TopicList []string `json:"topicList"`
+}
+
+// KVTable is RocketMQ's KVTable body.
+type KVTable struct {
+	Table map[string]string `json:"table"`
+}
+
+// marshalCompact encodes v as compact JSON without HTML escaping, the way
+// fastjson writes it.
+func marshalCompact(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// decodeDataVersion parses a DataVersion body (QUERY_DATA_VERSION).
+func decodeDataVersion(b []byte, dv *DataVersion) error {
+	if len(b) > 4096 {
+		return fmt.Errorf("DataVersion body of %d bytes is too long", len(b))
+	}
+	return json.Unmarshal(b, dv)
+}

@@ -1,0 +1,59 @@
+// Package namesrv is raftmq's name server: the route registry RocketMQ clients
+// and brokers talk to (PROTOCOL.md §2.3, §5.1, §5.2, §5.6, §5.7). It owns the
+// route table (broker live table, broker groups, clusters, topic queues), the KV
+// config store and the remoting handlers serving them. Several namesrvs run
+// independently with no sync between them; every broker registers with each.
+//
+// The route table (RouteTable) is pure state with the time passed in, so its
+// rules are tested without I/O; Server wires it to remoting handlers, a periodic
+// expiry scan and connection-close events.
+//
+// # Liveness
+//
+// A broker is live from its registration until it unregisters, its connection
+// closes, or it stays silent (no REGISTER_BROKER, BROKER_HEARTBEAT or unchanged
+// QUERY_DATA_VERSION) longer than its heartbeatTimeoutMillis or Config.BrokerTimeout
+// (120 s); the scan runs every Config.ScanInterval (10 s). When a group loses its
+// last address, the group, its cluster membership and its topic queues go too.
+//
+// # Topic queues
+//
+// The brokerId-0 registration's topicConfigTable defines the group's queues; it
+// is applied when its dataVersion differs from the one last registered from that
+// address or the address newly took the id, and topics missing from it lose
+// that group's queues. While a group has no brokerId 0 (an election), any
+// member's table is used: Raft replicates topic configs, so members agree, and
+// readers keep their routes. WIPE/ADD_WRITE_PERM change the namesrv's copy only,
+// until the next changed registration, as in Java.
+//
+// # Leader fencing (raftmq's rule; Java only has its weaker precursor)
+//
+// Brokers put their Raft term in the RegisterBrokerBody's
+// dataVersion.stateVersion. For each brokerName:
+//
+//   - brokerId 0 belongs to the registration with the highest term. A
+//     registration of another address for an id held by a live broker with a
+//     higher term is refused (SYSTEM_ERROR, remark "register broker failed: stale
+//     term: ..."), and nothing changes — not even the refused broker's liveness.
+//     For brokerId 0 an equal term > 0 from another address is refused too: Raft
+//     elects at most one leader per term. Term 0 carries no fencing information
+//     (plain Java brokers): then the last registration wins, as in Java.
+//   - A higher term (or the same address again) takes brokerId 0 at once: the old
+//     holder's address leaves brokerAddrs[0]; when it re-registers as a follower
+//     it appears under its new id.
+//   - One address holds one brokerId: re-registering under another id removes the
+//     address's old id entry.
+//   - A registration carrying a lower term than the same address last registered
+//     is refused as overtaken in flight (a follower registration that arrives after
+//     the promotion must not demote the new leader).
+//
+// Fencing compares against live registrations only: once the holder expired or
+// its connection closed, any term may register.
+//
+// # Choices
+//
+// Compressed RegisterBrokerBody (Java's compressedRegister=true) is answered with
+// a clear SYSTEM_ERROR; raftmq brokers send JSON. KV config lives in memory only.
+// Routes are emitted as compact standard JSON with quoted brokerId keys
+// ({"0":"ip:port"}), which the Go client's hand-rolled parser and Java accept.
+package namesrv
