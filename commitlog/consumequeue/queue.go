@@ -212,6 +212,9 @@ func (q *queue) put(offset int64, e Entry) error {
 	if q.closed {
 		return ErrClosed
 	}
+	if offset < 0 || offset >= maxLogicalOffset {
+		return fmt.Errorf("%w: %s/%d offset %d", ErrOffsetOutOfRange, q.id.Topic, q.id.ID, offset)
+	}
 	mx := q.max.Load()
 	if offset < mx {
 		if offset < q.min.Load() {
@@ -221,9 +224,6 @@ func (q *queue) put(offset int64, e Entry) error {
 			return fmt.Errorf("%w: %s/%d offset %d holds %+v, put %+v", ErrConflict, q.id.Topic, q.id.ID, offset, got, e)
 		}
 		return nil
-	}
-	if offset < 0 || offset >= maxLogicalOffset {
-		return fmt.Errorf("%w: %s/%d offset %d", ErrOffsetOutOfRange, q.id.Topic, q.id.ID, offset)
 	}
 	if !e.valid() {
 		return fmt.Errorf("%w: %+v", ErrInvalidEntry, e)

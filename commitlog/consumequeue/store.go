@@ -209,6 +209,13 @@ func (s *Store) Put(topic string, queueID int32, offset int64, e Entry) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	// Checked before the queue is created so bad input leaves no trace.
+	if offset < 0 || offset >= maxLogicalOffset {
+		return fmt.Errorf("%w: %s/%d offset %d", ErrOffsetOutOfRange, topic, queueID, offset)
+	}
+	if !e.valid() {
+		return fmt.Errorf("%w: %+v", ErrInvalidEntry, e)
+	}
 	q, err := s.queueFor(topic, queueID)
 	if err != nil {
 		return err
