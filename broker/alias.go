@@ -1,0 +1,5 @@
+package broker
+
+import "github.com/raftmq/raftmq/commitlog/consumequeue"
+
+type consumeEntry = consumequeue.Entry

@@ -1,0 +1,373 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/broker/lockmgr"
+	"github.com/raftmq/raftmq/commitlog"
+	"github.com/raftmq/raftmq/dledger"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// Options are a broker's dependencies besides its Config.
+type Options struct {
+	Logger hclog.Logger
+	// Listener, when set, is used instead of listening on Config.ListenAddr();
+	// the advertised port is then the listener's (tests use 127.0.0.1:0).
+	Listener net.Listener
+	// RaftTransport is handed to the group node (tests); nil = TCP.
+	RaftTransport raft.Transport
+	// RaftTimeouts overrides the node's heartbeat/election timeouts when non-zero.
+	RaftHeartbeatTimeout, RaftElectionTimeout time.Duration
+	// Namesrv, when set, replaces the remoting client used to register.
+	Namesrv NamesrvInvoker
+}
+
+// NamesrvInvoker sends a request to a namesrv address and waits for the answer.
+type NamesrvInvoker interface {
+	Invoke(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error)
+}
+
+// roleState is what the broker knows about its group's leadership.
+type roleState struct {
+	leader     bool
+	term       uint64
+	leaderID   string
+	leaderAddr string
+}
+
+type roleBox struct {
+	mu sync.Mutex
+	r  roleState
+}
+
+func (b *roleBox) get() roleState  { b.mu.Lock(); defer b.mu.Unlock(); return b.r }
+func (b *roleBox) set(r roleState) { b.mu.Lock(); b.r = r; b.mu.Unlock() }
+
+// Broker is one member of a broker group serving RocketMQ clients.
+type Broker struct {
+	cfg       Config
+	log       hclog.Logger
+	node      *dledger.Node
+	meta      *metaStore
+	srv       *remoting.Server
+	ln        net.Listener
+	addr      string
+	storeHost netip.AddrPort
+	clients   *clientRegistry
+	offsets   *offsetManager
+	holds     *pullHolds
+	locks     *lockmgr.Manager
+	namesrv   NamesrvInvoker
+	role      roleBox
+	stats     runtimeStats
+	regKick   chan struct{}
+	services  *services
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	unsub     func()
+	started   time.Time
+	closed    atomic.Bool
+}
+
+// Start opens the broker's Raft group member, starts serving clients and
+// registering with the namesrvs. It returns once the listener is bound; the
+// group may not have a leader yet.
+func Start(cfg Config, opts Options) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	peers, err := dledger.ParsePeers(cfg.DLegerPeers)
+	if err != nil {
+		return nil, fmt.Errorf("dLegerPeers: %w", err)
+	}
+	flush, err := commitlog.ParseFlushDiskType(string(cfg.FlushDiskType))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StorePathRootDir, 0o755); err != nil {
+		return nil, fmt.Errorf("storePathRootDir: %w", err)
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	cfg.ListenPort = port
+	addr := cfg.AdvertisedAddr()
+	storeHost, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("advertised address %s: %w", addr, err)
+	}
+
+	b := &Broker{
+		cfg:       cfg,
+		log:       logger,
+		meta:      newMetaStore(),
+		ln:        ln,
+		addr:      addr,
+		storeHost: storeHost,
+		clients:   newClientRegistry(nil),
+		locks:     lockmgr.New(lockmgr.Config{}),
+		regKick:   make(chan struct{}, 1),
+		started:   time.Now(),
+	}
+	b.holds = newPullHolds(b)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.meta.onTopic = b.kickRegister
+	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
+
+	node, err := dledger.Open(dledger.Config{
+		Group:            cfg.DLegerGroup,
+		SelfID:           cfg.DLegerSelfID,
+		Peers:            peers,
+		StoreDir:         filepath.Clean(cfg.StorePathRootDir),
+		SegmentSize:      cfg.MappedFileSize,
+		Flush:            flush,
+		FileReservedTime: cfg.FileReservedTime,
+		DeleteWhenHour:   cfg.DeleteWhen,
+		HeartbeatTimeout: opts.RaftHeartbeatTimeout,
+		ElectionTimeout:  opts.RaftElectionTimeout,
+		Logger:           logger.Named("dledger"),
+		Meta:             b.meta,
+		Transport:        opts.RaftTransport,
+	})
+	if err != nil {
+		ln.Close()
+		b.cancel()
+		return nil, fmt.Errorf("open raft group %s: %w", cfg.DLegerGroup, err)
+	}
+	b.node = node
+	b.services = newServices(b)
+
+	if opts.Namesrv != nil {
+		b.namesrv = opts.Namesrv
+	} else {
+		b.namesrv = remoting.NewClient(remoting.ClientConfig{Logger: logger.Named("namesrv-client")})
+	}
+
+	b.srv = remoting.NewServer(remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")})
+	b.registerHandlers()
+	b.srv.OnClose(b.onConnClose)
+
+	node.OnDispatch(b.holds.wake)
+	b.unsub = node.Subscribe(b.onLeadership)
+
+	b.wg.Add(4)
+	go func() { defer b.wg.Done(); b.registerLoop() }()
+	go func() {
+		defer b.wg.Done()
+		b.offsets.run(b.ctx, b.node.IsLeader, func(err error) { b.log.Warn("offset flush failed", "error", err) })
+	}()
+	go func() { defer b.wg.Done(); b.scanClients() }()
+	go func() {
+		defer b.wg.Done()
+		if err := b.srv.Serve(ln); err != nil && !b.closed.Load() {
+			b.log.Error("remoting server stopped", "error", err)
+		}
+	}()
+	b.log.Info("broker started", "addr", addr, "group", cfg.DLegerGroup, "self", cfg.DLegerSelfID, "cluster", cfg.BrokerClusterName)
+	return b, nil
+}
+
+// Addr is the advertised broker address (brokerIP1:port).
+func (b *Broker) Addr() string { return b.addr }
+
+// Node is the broker's Raft group member.
+func (b *Broker) Node() *dledger.Node { return b.node }
+
+// IsLeader reports whether this broker is its group's leader (brokerId 0).
+func (b *Broker) IsLeader() bool { return b.node.IsLeader() }
+
+// WaitLeader blocks until this broker is the leader and has registered as
+// brokerId 0 with its system topics in place, or ctx ends.
+func (b *Broker) WaitLeader(ctx context.Context) error {
+	for {
+		if b.node.IsLeader() {
+			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops serving, unregisters from the namesrvs and closes the node.
+func (b *Broker) Close(ctx context.Context) error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		if b.unsub != nil {
+			b.unsub()
+		}
+		b.services.stop()
+		b.unregisterAll(ctx)
+		b.cancel()
+		b.holds.close()
+		err = b.srv.Shutdown(ctx)
+		b.wg.Wait()
+		if cerr := b.node.Close(ctx); cerr != nil && err == nil {
+			err = cerr
+		}
+		if c, ok := b.namesrv.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	})
+	return err
+}
+
+// onLeadership follows the group's leadership: registers the new role at
+// once, creates the system topics on a new leader and starts or stops the
+// leader-only services.
+func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
+	prev := b.role.get()
+	b.role.set(roleState{leader: ev.Leader, term: ev.Term, leaderID: ev.LeaderID, leaderAddr: ev.LeaderAddr})
+	b.log.Info("leadership changed", "leader", ev.Leader, "term", ev.Term, "leaderID", ev.LeaderID)
+	if ev.Leader && !prev.leader {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.ensureSystemTopics()
+			b.services.startLeader()
+		}()
+	} else if !ev.Leader && prev.leader {
+		b.offsets.drop()
+		b.locks.Reset()
+		b.services.stopLeader()
+	}
+	b.kickRegister()
+}
+
+// systemTopics are the topics every broker has (PROTOCOL.md §6.2).
+func (b *Broker) systemTopics() []TopicConfig {
+	mk := func(name string, queues int32, perm int32) TopicConfig {
+		return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm,
+			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+	}
+	out := []TopicConfig{
+		mk("SELF_TEST_TOPIC", 1, PermRead|PermWrite),
+		mk(b.cfg.BrokerClusterName, 16, PermRead|PermWrite),
+		mk(b.cfg.BrokerName, 1, PermRead|PermWrite),
+		mk("RMQ_SYS_TRACE_TOPIC", 1, PermRead|PermWrite),
+		mk("OFFSET_MOVED_EVENT", 1, PermRead|PermWrite),
+		mk(b.cfg.BrokerClusterName+"_REPLY_TOPIC", 1, PermRead|PermWrite),
+	}
+	if b.cfg.AutoCreateTopicEnable {
+		out = append(out, mk("TBW102", int32(b.cfg.DefaultTopicQueueNums), PermRead|PermWrite|PermInherit))
+	}
+	return out
+}
+
+// ensureSystemTopics creates the missing system topics; the cluster-name
+// topic goes last, so its presence means all exist (WaitLeader checks it).
+func (b *Broker) ensureSystemTopics() {
+	var missing []TopicConfig
+	var cluster *TopicConfig
+	for _, tc := range b.systemTopics() {
+		if _, ok := b.meta.Topic(tc.TopicName); ok {
+			continue
+		}
+		if tc.TopicName == b.cfg.BrokerClusterName {
+			c := tc
+			cluster = &c
+			continue
+		}
+		missing = append(missing, tc)
+	}
+	if cluster != nil {
+		missing = append(missing, *cluster)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for attempt := 0; b.node.IsLeader() && b.ctx.Err() == nil; attempt++ {
+		err := b.putTopics(b.ctx, missing...)
+		if err == nil {
+			return
+		}
+		b.log.Warn("creating system topics failed", "error", err, "attempt", attempt)
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (b *Broker) onConnClose(c *remoting.Conn) {
+	changed := b.clients.connClosed(c.ID())
+	b.notifyConsumers(changed)
+}
+
+// scanClients expires clients without heartbeat and stale locks every 10 s.
+func (b *Broker) scanClients() {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.notifyConsumers(b.clients.expire(b.cfg.ClientChannelMaxIdle))
+		b.locks.Expire()
+	}
+}
+
+// notifyConsumers sends NOTIFY_CONSUMER_IDS_CHANGED to every consumer of the groups.
+func (b *Broker) notifyConsumers(groups []string) {
+	for _, g := range groups {
+		for _, c := range b.clients.consumerConns(g) {
+			req := remoting.NewRequest(remoting.NotifyConsumerIdsChanged, map[string]string{"consumerGroup": g}, nil)
+			if err := c.InvokeOneway(req); err != nil {
+				b.log.Debug("notify consumer ids changed failed", "group", g, "remote", c.RemoteAddr(), "error", err)
+			}
+		}
+	}
+}
+
+func connAddrPort(c *remoting.Conn) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr())
+	if err != nil {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// brokerID is the id this node registers with: 0 as leader, else 1+ordinal.
+func (b *Broker) brokerID() int64 {
+	if b.node.IsLeader() {
+		return 0
+	}
+	return int64(1 + b.node.SelfOrdinal())
+}
+
+var errClosed = errors.New("broker closed")
+
+func itoa64(v int64) string { return strconv.FormatInt(v, 10) }

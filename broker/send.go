@@ -1,0 +1,296 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/raftmq/raftmq/dledger"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// systemTopicsRefusingSends are written only by the broker itself (code 16).
+var systemTopicsRefusingSends = map[string]bool{
+	"SCHEDULE_TOPIC_XXXX":         true,
+	"RMQ_SYS_TRANS_HALF_TOPIC":    true,
+	"RMQ_SYS_TRANS_OP_HALF_TOPIC": true,
+	"TRANS_CHECK_MAX_TIME_TOPIC":  true,
+	"SELF_TEST_TOPIC":             true,
+	"OFFSET_MOVED_EVENT":          true,
+}
+
+// sendTimeout bounds one append through Raft; the Go client gives up after 3 s.
+const sendTimeout = 10 * time.Second
+
+// handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE and the
+// reply-message codes.
+func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	h, err := decodeSendHeader(req)
+	if err != nil {
+		return remoting.NewResponse(remoting.InvalidParameter, err.Error())
+	}
+	if resp := b.writableOrError(); resp != nil {
+		return resp
+	}
+	if err := message.ValidateTopic(h.Topic); err != nil {
+		return remoting.NewResponse(remoting.InvalidParameter, err.Error())
+	}
+	if systemTopicsRefusingSends[h.Topic] {
+		return remoting.NewResponse(remoting.NoPermission, fmt.Sprintf("sending to system topic %s is not allowed", h.Topic))
+	}
+	if len(req.Body) > b.cfg.MaxMessageSize && !h.Batch {
+		return remoting.NewResponse(remoting.MessageIllegal,
+			fmt.Sprintf("message body of %d bytes exceeds maxMessageSize %d", len(req.Body), b.cfg.MaxMessageSize))
+	}
+	if len(h.Properties) > message.MaxPropertiesLength {
+		return remoting.NewResponse(remoting.MessageIllegal, "properties longer than 32767 bytes")
+	}
+	props := message.DecodeProperties(h.Properties)
+
+	topic := h.Topic
+	queueID := h.QueueID
+	// A resend into a retry topic that has used up its retries goes to the DLQ (G20).
+	if strings.HasPrefix(topic, message.RetryGroupTopicPrefix) {
+		max := int32(message.MaxReconsumeTimes)
+		if h.HasMaxReconsumeTimes && h.MaxReconsumeTimes >= 0 {
+			max = h.MaxReconsumeTimes
+		}
+		if h.ReconsumeTimes > max {
+			group := strings.TrimPrefix(topic, message.RetryGroupTopicPrefix)
+			topic = message.DLQGroupTopicPrefix + group
+			queueID = 0
+			props[message.PropertyDelayLevel] = "-1"
+			if err := b.ensureTopic(ctx, dlqTopicConfig(topic)); err != nil {
+				return b.writeError(err)
+			}
+		}
+	}
+
+	tc, resp := b.topicForSend(ctx, topic, h)
+	if resp != nil {
+		return resp
+	}
+	if tc.Perm&PermWrite == 0 {
+		return remoting.NewResponse(remoting.NoPermission, fmt.Sprintf("topic %s is not writable", topic))
+	}
+	if queueID < 0 {
+		queueID = rand.Int32N(max32(tc.WriteQueueNums, 1))
+	}
+	if queueID >= tc.QueueCount() {
+		return remoting.NewResponse(remoting.InvalidParameter,
+			fmt.Sprintf("queueId %d out of range: topic %s has %d queues", queueID, topic, tc.QueueCount()))
+	}
+
+	base := message.Ext{
+		QueueID:        queueID,
+		SysFlag:        h.SysFlag,
+		BornTimestamp:  h.BornTimestamp,
+		BornHost:       connAddrPort(conn),
+		StoreTimestamp: time.Now().UnixMilli(),
+		StoreHost:      b.storeHost,
+		ReconsumeTimes: h.ReconsumeTimes,
+	}
+	var msgs []message.Ext
+	if h.Batch {
+		if h.Topic != topic || strings.HasPrefix(topic, message.RetryGroupTopicPrefix) {
+			return remoting.NewResponse(remoting.MessageIllegal, "batch messages cannot be sent to a retry topic")
+		}
+		items, err := message.DecodeBatch(req.Body)
+		if err != nil {
+			return remoting.NewResponse(remoting.MessageIllegal, "bad batch body: "+err.Error())
+		}
+		if len(items) == 0 {
+			return remoting.NewResponse(remoting.MessageIllegal, "empty batch")
+		}
+		for _, it := range items {
+			if len(it.Body) > b.cfg.MaxMessageSize {
+				return remoting.NewResponse(remoting.MessageIllegal,
+					fmt.Sprintf("batch item of %d bytes exceeds maxMessageSize %d", len(it.Body), b.cfg.MaxMessageSize))
+			}
+			if it.Properties[message.PropertyDelayLevel] != "" || message.TransactionType(h.SysFlag) != 0 {
+				return remoting.NewResponse(remoting.MessageIllegal, "batch messages cannot be delayed or transactional")
+			}
+			m := base
+			m.Topic = topic
+			m.Flag = it.Flag
+			m.Body = it.Body
+			m.Properties = it.Properties
+			msgs = append(msgs, m)
+		}
+	} else {
+		m := base
+		m.Topic = topic
+		m.Flag = h.Flag
+		m.Body = req.Body
+		m.Properties = props
+		msgs = append(msgs, m)
+	}
+
+	return b.storeMessages(ctx, h, msgs)
+}
+
+// storeMessages encodes msgs (rewriting delayed and transactional ones through
+// the services) and appends them through Raft, then builds the send response.
+func (b *Broker) storeMessages(ctx context.Context, h sendHeader, msgs []message.Ext) *remoting.Command {
+	records := make([][]byte, 0, len(msgs))
+	var transactionID string
+	for i := range msgs {
+		m := &msgs[i]
+		if err := b.rewriteForServices(m); err != nil {
+			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
+		}
+		if message.TransactionType(m.SysFlag) == message.TransactionPreparedType {
+			transactionID = m.Properties[message.PropertyUniqKey]
+		}
+		rec, err := message.AppendRecord(nil, m)
+		if err != nil {
+			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
+		}
+		records = append(records, rec)
+	}
+	actx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	results, err := b.node.AppendMessages(actx, records)
+	if err != nil {
+		return b.writeError(err)
+	}
+	if len(results) == 0 {
+		return remoting.NewResponse(remoting.SystemError, "append returned no result")
+	}
+	ids := make([]string, len(results))
+	for i, r := range results {
+		ids[i] = message.OffsetMsgID(b.storeHost, r.PhysicalOffset)
+	}
+	b.stats.putMessages(len(results))
+	resp := remoting.NewResponse(remoting.Success, "")
+	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
+	if h.Topic != msgs[0].Topic && message.TransactionType(msgs[0].SysFlag) == 0 && msgs[0].Properties[message.PropertyRealQueueID] != "" {
+		// Delayed message: report the queue the producer asked for.
+		resp.SetExt("queueId", msgs[0].Properties[message.PropertyRealQueueID])
+	}
+	resp.SetExt("queueOffset", strconv.FormatInt(results[0].QueueOffset, 10))
+	resp.SetExt("MSG_REGION", "DefaultRegion")
+	resp.SetExt("TRACE_ON", "true")
+	if transactionID != "" {
+		resp.SetExt("transactionId", transactionID)
+	}
+	return resp
+}
+
+// writableOrError returns nil on the leader, else a retriable error naming it.
+func (b *Broker) writableOrError() *remoting.Command {
+	if b.node.IsLeader() {
+		return nil
+	}
+	return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark())
+}
+
+func (b *Broker) notLeaderRemark() string {
+	r := b.role.get()
+	if r.leaderID == "" {
+		return fmt.Sprintf("broker %s (%s) is not the leader of group %s; no leader elected yet, retry", b.addr, b.cfg.DLegerSelfID, b.cfg.DLegerGroup)
+	}
+	return fmt.Sprintf("broker %s (%s) is not the leader of group %s; the leader is %s (%s), retry",
+		b.addr, b.cfg.DLegerSelfID, b.cfg.DLegerGroup, r.leaderID, r.leaderAddr)
+}
+
+// writeError maps an append or propose error onto a response: leadership
+// errors are retriable (14), everything else a system error (1, also retried
+// by the clients).
+func (b *Broker) writeError(err error) *remoting.Command {
+	var nl *dledger.NotLeaderError
+	switch {
+	case errors.As(err, &nl), errors.Is(err, dledger.ErrVoided):
+		return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark()+": "+err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return remoting.NewResponse(remoting.ServiceNotAvailable, "store timed out, retry: "+err.Error())
+	}
+	return remoting.NewResponse(remoting.SystemError, err.Error())
+}
+
+// topicForSend returns the topic's config, auto-creating it from the default
+// topic (TBW102) or as a retry/DLQ topic when allowed (PROTOCOL.md §6.8).
+func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (TopicConfig, *remoting.Command) {
+	if tc, ok := b.meta.Topic(topic); ok {
+		return tc, nil
+	}
+	var tc TopicConfig
+	switch {
+	case strings.HasPrefix(topic, message.RetryGroupTopicPrefix):
+		tc = retryTopicConfig(topic)
+	case strings.HasPrefix(topic, message.DLQGroupTopicPrefix):
+		tc = dlqTopicConfig(topic)
+	default:
+		if !b.cfg.AutoCreateTopicEnable {
+			return tc, remoting.NewResponse(remoting.TopicNotExist,
+				fmt.Sprintf("topic %s does not exist and autoCreateTopicEnable is false", topic))
+		}
+		def, ok := b.meta.Topic(h.DefaultTopic)
+		if h.DefaultTopic == "" || !ok || def.Perm&PermInherit == 0 {
+			return tc, remoting.NewResponse(remoting.TopicNotExist,
+				fmt.Sprintf("topic %s does not exist and default topic %q cannot be inherited", topic, h.DefaultTopic))
+		}
+		n := h.DefaultTopicQueueNums
+		if n <= 0 || n > def.WriteQueueNums {
+			n = def.WriteQueueNums
+		}
+		tc = TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ PermInherit,
+			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+	}
+	if err := b.ensureTopic(ctx, tc); err != nil {
+		return tc, b.writeError(err)
+	}
+	got, _ := b.meta.Topic(topic)
+	return got, nil
+}
+
+func retryTopicConfig(name string) TopicConfig {
+	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
+		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+}
+
+func dlqTopicConfig(name string) TopicConfig {
+	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
+		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+}
+
+// ensureTopic creates tc through Raft unless a topic of that name exists.
+func (b *Broker) ensureTopic(ctx context.Context, tc TopicConfig) error {
+	if _, ok := b.meta.Topic(tc.TopicName); ok {
+		return nil
+	}
+	return b.putTopics(ctx, tc)
+}
+
+// putTopics replicates topic configs and re-registers with the namesrvs.
+func (b *Broker) putTopics(ctx context.Context, tcs ...TopicConfig) error {
+	_, err := b.propose(ctx, &metaCommand{Op: opPutTopics, Time: time.Now().UnixMilli(), Topics: tcs})
+	return err
+}
+
+// propose replicates a metadata command and returns its apply result.
+func (b *Broker) propose(ctx context.Context, c *metaCommand) (interface{}, error) {
+	pctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	res, err := b.node.ProposeMeta(pctx, c.encode())
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := res.(error); ok && e != nil {
+		return nil, e
+	}
+	return res, nil
+}
+
+func max32(a, b int32) int32 {
+	if a > b {
+		return a
+	}
+	return b
+}
