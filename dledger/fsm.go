@@ -45,6 +45,7 @@ type logStore interface {
 	RecordPos(index uint64) (int64, error)
 	WriteEnd() int64
 	MinPos() int64
+	ReadAt(p []byte, pos int64) (int, error)
 	SetApplied(index uint64)
 	SetDispatched(index uint64)
 	Applied() uint64
