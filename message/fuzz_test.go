@@ -44,6 +44,9 @@ func checkDecodedRecord(t *testing.T, b []byte, e *Ext, n int) {
 			t.Fatalf("PropertyBytes(%q) = %q, %v; map has %q", k, got, ok, v)
 		}
 	}
+	if r.TagsCode() != TagsHashCode(e.Tags()) || r.TransactionType() != TransactionType(e.SysFlag) {
+		t.Fatal("TagsCode or TransactionType disagree with the decoded message")
+	}
 	if e.Topic == "" {
 		return
 	}

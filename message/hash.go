@@ -8,23 +8,43 @@ import "unicode/utf8"
 func JavaStringHashCode(s string) int32 {
 	var h int32
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
+		if c := s[i]; c < utf8.RuneSelf {
 			h = 31*h + int32(c)
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
+		h = hashRune(h, r)
 		i += n
-		if r > 0xFFFF {
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
 	}
 	return h
+}
+
+// javaHashBytes is JavaStringHashCode of string(b), without converting.
+func javaHashBytes(b []byte) int32 {
+	var h int32
+	for i := 0; i < len(b); {
+		if c := b[i]; c < utf8.RuneSelf {
+			h = 31*h + int32(c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		h = hashRune(h, r)
+		i += n
+	}
+	return h
+}
+
+// hashRune folds the UTF-16 code units of r (a surrogate pair above U+FFFF)
+// into h.
+func hashRune(h int32, r rune) int32 {
+	if r > 0xFFFF {
+		r -= 0x10000
+		h = 31*h + int32(0xD800+(r>>10))
+		return 31*h + int32(0xDC00+(r&0x3FF))
+	}
+	return 31*h + int32(r)
 }
 
 // TagsHashCode is the consume-queue tagsCode RocketMQ stores for a message's

@@ -227,6 +227,21 @@ func TestJavaStringHashCode(t *testing.T) {
 		if got := JavaStringHashCode(s); got != want {
 			t.Errorf("JavaStringHashCode(%q) = %d, want %d", s, got, want)
 		}
+		if got := javaHashBytes([]byte(s)); got != want {
+			t.Errorf("javaHashBytes(%q) = %d, want %d", s, got, want)
+		}
+		rec, err := AppendRecord(nil, &Ext{Message: Message{Topic: "T", Properties: map[string]string{PropertyTags: s}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Record(rec).TagsCode(); got != int64(want) || got != TagsHashCode(s) {
+			t.Errorf("Record.TagsCode with TAGS %q = %d, want %d", s, got, want)
+		}
+	}
+	for _, s := range []string{"\xff", "a\xc3", "\xed\xa0\x80", "\U0010FFFF\xf4\x90\x80\x80"} {
+		if JavaStringHashCode(s) != javaHashBytes([]byte(s)) {
+			t.Errorf("string and bytes hashes differ for %q", s)
+		}
 	}
 	if TagsHashCode("") != 0 || TagsHashCode("TagA") != 2598919 || TagsHashCode("polygenelubricants") != -2147483648 {
 		t.Fatal("TagsHashCode")

@@ -299,3 +299,16 @@ func (r Record) SetStoreTimestamp(v int64) { r.put64(StoreTimestampPos(r.SysFlag
 func (r Record) SetPreparedTransactionOffset(v int64) {
 	r.put64(PreparedTransactionOffsetPos(r.SysFlag()), v)
 }
+
+// TagsCode is TagsHashCode of the TAGS property, computed without allocating.
+func (r Record) TagsCode() int64 {
+	tags, _ := r.PropertyBytes(PropertyTags)
+	if len(tags) == 0 {
+		return 0
+	}
+	return int64(javaHashBytes(tags))
+}
+
+// TransactionType is the transaction type bits of SYSFLAG. Records typed
+// PREPARED or ROLLBACK are not dispatched to consume queues.
+func (r Record) TransactionType() int32 { return TransactionType(r.SysFlag()) }
