@@ -1,0 +1,705 @@
+package remoting
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// testTimeout bounds waits that only end early when the code is broken; it is a
+// safety net, not an assertion on speed.
+const testTimeout = 20 * time.Second
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Warn, Output: testWriter{t}})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startServer starts a server on 127.0.0.1:0 and shuts it down at test end.
+func startServer(t *testing.T, cfg ServerConfig, setup func(*Server)) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerOn(t, ln, cfg, setup), ln.Addr().String()
+}
+
+func startServerOn(t *testing.T, ln net.Listener, cfg ServerConfig, setup func(*Server)) *Server {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	s := NewServer(cfg)
+	if setup != nil {
+		setup(s)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return s
+}
+
+func newTestClient(t *testing.T, cfg ClientConfig) *Client {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	c := NewClient(cfg)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func echo(_ context.Context, _ *Conn, req *Command) *Command {
+	resp := NewResponse(Success, "")
+	resp.SetExt("echo", req.Ext("v"))
+	resp.Body = req.Body
+	return resp
+}
+
+// rawConn is a test peer that writes and reads frames directly.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Safety net only: a broken server must not hang the test.
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (r *rawConn) send(cmd *Command) {
+	r.t.Helper()
+	frame, err := cmd.MarshalFrame(nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.nc.Write(frame); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) read() *Command {
+	r.t.Helper()
+	cmd, err := ReadCommand(r.br, 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return cmd
+}
+
+// waitClosed reads until the server closes the connection and returns the error.
+func (r *rawConn) waitClosed() error {
+	_, err := io.Copy(io.Discard, r.br)
+	if err == nil {
+		return io.EOF
+	}
+	return err
+}
+
+func TestServerResponseFields(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{Version: 413}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(context.Context, *Conn, *Command) *Command {
+			return &Command{Code: Success} // deliberately bare: the server fills the rest
+		})
+	})
+	for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+		rc := dialRaw(t, addr)
+		rc.send(&Command{Code: HeartBeat, Language: "GO", Version: 317, Opaque: 77, SerializeType: st})
+		resp := rc.read()
+		if !resp.IsResponse() || resp.Opaque != 77 || resp.Version != 413 || resp.SerializeType != st ||
+			(st == SerializeJSON && resp.ExtFields == nil) || resp.Language != "JAVA" || resp.Code != Success {
+			t.Fatalf("serialize type %d: bad response %+v", st, resp)
+		}
+	}
+}
+
+func TestServerJSONExtFieldsAlwaysPresent(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(context.Context, *Conn, *Command) *Command { return &Command{} })
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: HeartBeat, Opaque: 1})
+	var lenWord [8]byte
+	if _, err := io.ReadFull(rc.br, lenWord[:]); err != nil {
+		t.Fatal(err)
+	}
+	header := make([]byte, binary.BigEndian.Uint32(lenWord[4:])&0xFFFFFF)
+	if _, err := io.ReadFull(rc.br, header); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(header, []byte(`"extFields":{}`)) || !bytes.Contains(header, []byte(`"flag":1`)) {
+		t.Fatalf("header %s lacks extFields or the response flag", header)
+	}
+}
+
+func TestServerUnknownCode(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, nil)
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: 4242, Opaque: 5})
+	resp := rc.read()
+	if resp.Code != RequestCodeNotSupported || resp.Opaque != 5 || !strings.Contains(resp.Remark, "4242") {
+		t.Fatalf("unknown code answered %+v", resp)
+	}
+}
+
+func TestServerHandleDefault(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.HandleDefault(func(_ context.Context, _ *Conn, req *Command) *Command {
+			return NewResponse(ServiceNotAvailable, "default")
+		})
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: 4242, Opaque: 5})
+	if resp := rc.read(); resp.Code != ServiceNotAvailable || resp.Remark != "default" {
+		t.Fatalf("default handler not used: %+v", resp)
+	}
+}
+
+func TestServerHandlerPanicAnswersSystemError(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(SendMessage, "", func(context.Context, *Conn, *Command) *Command { panic("boom") })
+		s.Handle(HeartBeat, "", echo)
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: SendMessage, Opaque: 1})
+	if resp := rc.read(); resp.Code != SystemError || resp.Opaque != 1 || !strings.Contains(resp.Remark, "boom") {
+		t.Fatalf("panic answered %+v", resp)
+	}
+	// The connection and the worker survive.
+	rc.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := rc.read(); resp.Code != Success || resp.Opaque != 2 {
+		t.Fatalf("after panic: %+v", resp)
+	}
+}
+
+// A blocked handler (a parked long poll) must not delay another request on the same connection.
+func TestServerConcurrentRequestsOnOneConn(t *testing.T) {
+	entered := make(chan struct{})
+	unblock := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(PullMessage, "", func(ctx context.Context, _ *Conn, _ *Command) *Command {
+			close(entered)
+			<-unblock
+			return NewResponse(PullNotFound, "")
+		})
+		s.Handle(HeartBeat, "", echo)
+	})
+	c := newTestClient(t, ClientConfig{})
+	ctx := testCtx(t)
+	pulled := make(chan *Command, 1)
+	if err := c.InvokeAsync(ctx, addr, NewRequest(PullMessage, nil, nil), func(resp *Command, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		pulled <- resp
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	resp, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, map[string]string{"v": "hb"}, nil))
+	if err != nil || resp.Ext("echo") != "hb" {
+		t.Fatalf("heartbeat behind a parked pull: %v %+v", err, resp)
+	}
+	select {
+	case <-pulled:
+		t.Fatal("pull answered before it was released")
+	default:
+	}
+	close(unblock)
+	if resp := <-pulled; resp == nil || resp.Code != PullNotFound {
+		t.Fatalf("pull: %+v", resp)
+	}
+}
+
+func TestServerFullPoolAnswersSystemBusy(t *testing.T) {
+	started := make(chan struct{}, 2)
+	unblock := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.AddPool("send", 1, 1)
+		s.Handle(SendMessage, "send", func(context.Context, *Conn, *Command) *Command {
+			started <- struct{}{}
+			<-unblock
+			return NewResponse(Success, "")
+		})
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: SendMessage, Opaque: 1})
+	<-started                                       // the only worker is busy
+	rc.send(&Command{Code: SendMessage, Opaque: 2}) // fills the queue
+	rc.send(&Command{Code: SendMessage, Opaque: 3}) // rejected
+	if resp := rc.read(); resp.Code != SystemBusy || resp.Opaque != 3 {
+		t.Fatalf("want SYSTEM_BUSY for opaque 3, got %+v", resp)
+	}
+	close(unblock)
+	got := map[int32]int32{}
+	for range 2 {
+		resp := rc.read()
+		got[resp.Opaque] = resp.Code
+	}
+	if got[1] != Success || got[2] != Success || len(got) != 2 {
+		t.Fatalf("queued requests: %v", got)
+	}
+}
+
+func TestServerOnewayGetsNoAnswer(t *testing.T) {
+	var calls atomic.Int32
+	handled := make(chan struct{}, 1)
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(UpdateConsumerOffset, "", func(context.Context, *Conn, *Command) *Command {
+			calls.Add(1)
+			defer func() { handled <- struct{}{} }()
+			return NewResponse(Success, "") // must be discarded
+		})
+		s.Handle(HeartBeat, "", echo)
+	})
+	rc := dialRaw(t, addr)
+	oneway := &Command{Code: UpdateConsumerOffset, Opaque: 1}
+	oneway.MarkOneway()
+	rc.send(oneway)
+	<-handled
+	rc.send(&Command{Code: HeartBeat, Opaque: 2})
+	resp := rc.read()
+	if resp.Opaque != 2 {
+		t.Fatalf("oneway request was answered: %+v", resp)
+	}
+	if calls.Load() != 1 {
+		t.Fatal("oneway handler not called")
+	}
+	// Nothing else arrives: close our side after a last round trip and drain.
+	rc.send(&Command{Code: HeartBeat, Opaque: 3})
+	if resp := rc.read(); resp.Opaque != 3 {
+		t.Fatalf("unexpected frame %+v", resp)
+	}
+}
+
+func TestServerIdleTimeoutClosesConn(t *testing.T) {
+	closed := make(chan uint64, 1)
+	_, addr := startServer(t, ServerConfig{IdleTimeout: 150 * time.Millisecond}, func(s *Server) {
+		s.Handle(HeartBeat, "", echo)
+		s.OnClose(func(c *Conn) { closed <- c.ID() })
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: HeartBeat, Opaque: 1})
+	rc.read()
+	if err := rc.waitClosed(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection not closed by the server: %v", err)
+	}
+	<-closed
+}
+
+func TestServerOversizedFrameClosesConn(t *testing.T) {
+	var closes atomic.Int32
+	closed := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{MaxFrameSize: 1 << 20}, func(s *Server) {
+		s.OnClose(func(*Conn) {
+			if closes.Add(1) == 1 {
+				close(closed)
+			}
+		})
+	})
+	rc := dialRaw(t, addr)
+	if _, err := rc.nc.Write([]byte{0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, '{', '}'}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("oversized frame: connection not closed: %v", err)
+	}
+	<-closed
+	if closes.Load() != 1 {
+		t.Fatalf("OnClose called %d times", closes.Load())
+	}
+}
+
+func TestServerGarbageHeaderClosesConn(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, nil)
+	rc := dialRaw(t, addr)
+	garbage := []byte("{not json")
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(garbage)))
+	frame = binary.BigEndian.AppendUint32(frame, uint32(len(garbage)))
+	if _, err := rc.nc.Write(append(frame, garbage...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("garbage header: connection not closed: %v", err)
+	}
+}
+
+func TestServerInitiatedRequestAnsweredByClientHandler(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(_ context.Context, c *Conn, _ *Command) *Command {
+			conns <- c
+			return NewResponse(Success, "")
+		})
+	})
+	notified := make(chan string, 1)
+	c := newTestClient(t, ClientConfig{Handler: func(_ context.Context, _ *Conn, req *Command) *Command {
+		switch req.Code {
+		case NotifyConsumerIdsChanged:
+			notified <- req.Ext("consumerGroup")
+			return nil
+		case GetConsumerRunningInfo:
+			resp := NewResponse(Success, "")
+			resp.Body = []byte(`{"running":true}`)
+			return resp
+		}
+		return NewResponse(RequestCodeNotSupported, "")
+	}})
+	ctx := testCtx(t)
+	if _, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	sc := <-conns
+	resp, err := sc.Invoke(ctx, NewRequest(GetConsumerRunningInfo, map[string]string{"consumerGroup": "g"}, nil))
+	if err != nil || resp.Code != Success || string(resp.Body) != `{"running":true}` {
+		t.Fatalf("server-initiated invoke: %v %+v", err, resp)
+	}
+	if err := sc.InvokeOneway(NewRequest(NotifyConsumerIdsChanged, map[string]string{"consumerGroup": "g1"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-notified; g != "g1" {
+		t.Fatalf("notify carried group %q", g)
+	}
+	// The same connection still serves client requests.
+	if _, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	<-conns
+}
+
+func TestClientWithoutHandlerRejectsServerRequests(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(_ context.Context, c *Conn, _ *Command) *Command {
+			conns <- c
+			return NewResponse(Success, "")
+		})
+	})
+	c := newTestClient(t, ClientConfig{})
+	ctx := testCtx(t)
+	if _, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (<-conns).Invoke(ctx, NewRequest(ConsumeMessageDirectly, nil, nil))
+	if err != nil || resp.Code != RequestCodeNotSupported {
+		t.Fatalf("got %v %+v", err, resp)
+	}
+}
+
+func TestClientReconnectsAfterServerRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	setup := func(s *Server) { s.Handle(HeartBeat, "", echo) }
+	first := NewServer(ServerConfig{Logger: testLogger(t)})
+	setup(first)
+	served := make(chan error, 1)
+	go func() { served <- first.Serve(ln) }()
+
+	c := newTestClient(t, ClientConfig{})
+	ctx := testCtx(t)
+	if _, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startServerOn(t, ln2, ServerConfig{}, setup)
+	// The client notices the dead connection at the latest on the first call
+	// (it fails with ErrConnClosed); a later call must dial the new server.
+	for attempt := 0; ; attempt++ {
+		resp, err := c.Invoke(ctx, addr, NewRequest(HeartBeat, map[string]string{"v": "again"}, nil))
+		if err == nil {
+			if resp.Ext("echo") != "again" {
+				t.Fatalf("bad response %+v", resp)
+			}
+			break
+		}
+		if !errors.Is(err, ErrConnClosed) || attempt > 3 {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+	}
+}
+
+func TestPendingCallFailsWhenConnCloses(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(PullMessage, "", func(_ context.Context, c *Conn, _ *Command) *Command {
+			c.Close() // the connection dies while the call is pending
+			return nil
+		})
+	})
+	c := newTestClient(t, ClientConfig{})
+	ctx := testCtx(t)
+	_, err := c.Invoke(ctx, addr, NewRequest(PullMessage, nil, nil))
+	if !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("pending call: got %v, want ErrConnClosed", err)
+	}
+	// Async pending calls fail too.
+	done := make(chan error, 1)
+	if err := c.InvokeAsync(ctx, addr, NewRequest(PullMessage, nil, nil), func(_ *Command, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("async pending call: got %v", err)
+	}
+}
+
+func TestClientCallTimesOutWithContext(t *testing.T) {
+	release := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(PullMessage, "", func(ctx context.Context, _ *Conn, _ *Command) *Command {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return NewResponse(Success, "")
+		})
+		s.Handle(HeartBeat, "", echo)
+	})
+	defer close(release)
+	c := newTestClient(t, ClientConfig{})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.Invoke(ctx, addr, NewRequest(PullMessage, nil, nil))
+		errs <- err
+	}()
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	async := make(chan error, 1)
+	actx, acancel := context.WithCancel(testCtx(t))
+	if err := c.InvokeAsync(actx, addr, NewRequest(PullMessage, nil, nil), func(_ *Command, err error) { async <- err }); err != nil {
+		t.Fatal(err)
+	}
+	acancel()
+	if err := <-async; !errors.Is(err, context.Canceled) {
+		t.Fatalf("async: got %v", err)
+	}
+	// The connection is still usable.
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClientOneway(t *testing.T) {
+	got := make(chan *Command, 1)
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(UnlockBatchMQ, "", func(_ context.Context, _ *Conn, req *Command) *Command {
+			got <- req
+			return NewResponse(Success, "")
+		})
+	})
+	c := newTestClient(t, ClientConfig{})
+	if err := c.InvokeOneway(testCtx(t), addr, NewRequest(UnlockBatchMQ, nil, []byte("b"))); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; !req.IsOneway() || string(req.Body) != "b" {
+		t.Fatalf("oneway request %+v", req)
+	}
+}
+
+func TestClientDialFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newTestClient(t, ClientConfig{})
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err == nil {
+		t.Fatal("invoke to a closed port succeeded")
+	}
+	c.Close()
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); !errors.Is(err, ErrClientClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// Zero copy: BodyParts arrive intact after Body, and Release runs exactly once.
+func TestBodyPartsArriveAndReleaseOnce(t *testing.T) {
+	var releases atomic.Int32
+	parts := [][]byte{bytes.Repeat([]byte("A"), 100_000), []byte("-middle-"), bytes.Repeat([]byte("Z"), 3000)}
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(PullMessage, "", func(context.Context, *Conn, *Command) *Command {
+			resp := NewResponse(Success, "")
+			resp.Body = []byte("head:")
+			resp.BodyParts = parts
+			resp.Release = func() { releases.Add(1) }
+			return resp
+		})
+	})
+	c := newTestClient(t, ClientConfig{})
+	for range 3 {
+		resp, err := c.Invoke(testCtx(t), addr, NewRequest(PullMessage, nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]byte("head:"), bytes.Join(parts, nil)...)
+		if !bytes.Equal(resp.Body, want) {
+			t.Fatalf("body of %d bytes, want %d", len(resp.Body), len(want))
+		}
+	}
+	c.Close()
+	waitFor(t, func() bool { return releases.Load() >= 3 })
+	if n := releases.Load(); n != 3 {
+		t.Fatalf("Release called %d times for 3 frames", n)
+	}
+}
+
+// Frames queued behind a stuck write are released exactly once when the
+// connection dies, and sends after the close release at once.
+func TestReleaseOnceWhenConnDies(t *testing.T) {
+	local, peer := net.Pipe() // synchronous: writes block until the peer reads
+	c := newConn(context.Background(), local, connOptions{
+		logger: hclog.NewNullLogger(), maxFrame: DefaultMaxFrameSize, idle: time.Hour,
+		version: DefaultVersion, dispatch: func(*Conn, *Command) {},
+	})
+	const frames = 20
+	counts := make([]atomic.Int32, frames+1)
+	for i := range frames {
+		resp := &Command{Opaque: int32(i), BodyParts: [][]byte{[]byte("payload")}}
+		resp.Release = func() { counts[i].Add(1) }
+		if err := c.Send(resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Read one frame so at least one write completed, then kill the connection.
+	if _, err := ReadCommand(bufio.NewReader(peer), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	peer.Close()
+	<-c.Done()
+	late := &Command{Release: func() { counts[frames].Add(1) }}
+	if err := c.Send(late); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	for i := range counts {
+		if n := counts[i].Load(); n != 1 {
+			t.Fatalf("frame %d released %d times", i, n)
+		}
+	}
+}
+
+func TestConcurrentClientsAndCalls(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(SendMessage, "", echo)
+	})
+	var wg sync.WaitGroup
+	for range 4 {
+		c := newTestClient(t, ClientConfig{})
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					v := string(rune('a'+g)) + strings.Repeat("x", i)
+					resp, err := c.Invoke(testCtx(t), addr, NewRequest(SendMessage, map[string]string{"v": v}, []byte(v)))
+					if err != nil || resp.Ext("echo") != v || string(resp.Body) != v {
+						t.Errorf("call %d: %v %+v", i, err, resp)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func TestShutdownWaitsForHandlersAndClosesConns(t *testing.T) {
+	entered := make(chan struct{})
+	var finished atomic.Bool
+	var closes atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(ServerConfig{Logger: testLogger(t)})
+	s.Handle(PullMessage, "", func(ctx context.Context, _ *Conn, _ *Command) *Command {
+		close(entered)
+		<-ctx.Done() // the connection closing ends the long poll
+		finished.Store(true)
+		return nil
+	})
+	s.OnClose(func(*Conn) { closes.Add(1) })
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	rc := dialRaw(t, ln.Addr().String())
+	rc.send(&Command{Code: PullMessage, Opaque: 1})
+	<-entered
+	if err := s.Shutdown(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() || closes.Load() != 1 {
+		t.Fatalf("handler finished %v, closes %d", finished.Load(), closes.Load())
+	}
+	if err := rc.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("conn not closed: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,6 @@
+package remoting
+
+import "syscall"
+
+// syscallReset: a server closing with unread bytes may reset the connection.
+const syscallReset = syscall.ECONNRESET
