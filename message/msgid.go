@@ -57,7 +57,8 @@ func truncate(s string) string {
 // UniqIDGenerator makes client message ids (UNIQ_KEY) compatible with Java's
 // MessageClientIDSetter: hex of ip (4 or 16 bytes), pid (int16), a class
 // loader hash (0 here), milliseconds since the start of the current month
-// (int32) and a counter (int16), all upper case. It is goroutine-safe.
+// (int32) and a counter (int16), all upper case. It is goroutine-safe. Make
+// one with NewUniqIDGenerator; the zero value is not usable.
 type UniqIDGenerator struct {
 	now    func() time.Time
 	prefix string // hex of ip, pid and class loader hash
