@@ -143,10 +143,6 @@ func (s *Server) ownServer(ln net.Listener) (*remoting.Server, error) {
 	s.addr = ln.Addr()
 	s.mu.Unlock()
 	rs.AddPool(poolName, s.cfg.Workers, s.cfg.Queue)
-	rs.HandleDefault(func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-		return remoting.NewResponse(remoting.RequestCodeNotSupported,
-			fmt.Sprintf("request code %d not supported by namesrv", req.Code))
-	})
 	s.Register(rs)
 	s.log.Info("namesrv serving", "addr", ln.Addr().String())
 	return rs, nil
