@@ -270,14 +270,15 @@ func (m *Manager) Owner(group string, mq MessageQueue) (clientID string, ok bool
 	return e.clientID, true
 }
 
-// GroupHasLiveLocks reports whether any queue of topic is locked (unexpired)
-// in group. Java 5.x uses this to send retries of orderly groups to the DLQ.
+// GroupHasLiveLocks reports whether any queue of topic ("" = any topic) is
+// locked (unexpired) in group. Java 5.x sends retries of a group that holds
+// orderly locks straight to its DLQ (handleRetryAndDLQ, isLockAllExpired).
 func (m *Manager) GroupHasLiveLocks(group, topic string) bool {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for mq, e := range m.groups[group] {
-		if mq.Topic == topic && !m.expired(e, now) {
+		if (topic == "" || mq.Topic == topic) && !m.expired(e, now) {
 			return true
 		}
 	}

@@ -147,7 +147,7 @@ func TestGroupHasLiveLocks(t *testing.T) {
 		t.Fatal("no locks yet")
 	}
 	m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0)})
-	if !m.GroupHasLiveLocks("g", "T") || m.GroupHasLiveLocks("g", "U") {
+	if !m.GroupHasLiveLocks("g", "T") || m.GroupHasLiveLocks("g", "U") || !m.GroupHasLiveLocks("g", "") {
 		t.Fatal("wrong live-lock answer")
 	}
 	clk.Advance(DefaultLockTTL + time.Second)
