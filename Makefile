@@ -7,7 +7,7 @@ PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data/standalone
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
-.PHONY: all build run test unit interop vet fmt fmt-check bench fuzz clean
+.PHONY: all build run test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 run: build
 	./$(BIN) standalone -storePathRootDir $(DATA_DIR)
 
-test: fmt-check vet unit interop
+test: fmt-check vet unit interop compose-test-if-docker
 
 unit:
 	$(GO) test -race -timeout 20m $(PKGS)
@@ -42,3 +42,28 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Docker: the image is FROM scratch around the static binary (no registry needed).
+image: build
+	docker build -q -t raftmq:latest . >/dev/null
+	@echo "built image raftmq:latest"
+
+up: image
+	docker-compose up -d
+	@echo "namesrvs: 127.0.0.1:9876;127.0.0.1:9877  brokers: 127.0.0.1:10911 10921 10931"
+
+down:
+	docker-compose down
+
+# The compose failover test: real containers, the official client on the host, the
+# leader killed mid-stream.
+compose-test: image
+	cd interop && RAFTMQ_COMPOSE_TEST=1 $(GO) test -count=1 -v -timeout 15m -run TestComposeLeaderLoss ./compose/
+
+# `make test` runs the compose test when a Docker Engine answers, and says so when not.
+compose-test-if-docker:
+	@if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1; then \
+		$(MAKE) compose-test; \
+	else \
+		echo "compose-test skipped: no Docker Engine or docker-compose answers on this machine"; \
+	fi
