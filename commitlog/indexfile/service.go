@@ -154,6 +154,18 @@ func (s *Service) load() error {
 		s.files = append(s.files, &fileState{f: f})
 	}
 	sort.Slice(s.files, func(i, j int) bool { return s.files[i].f.nameTime < s.files[j].f.nameTime })
+	// Older files were synced when the next one was created; only the
+	// newest can hold a torn tail.
+	if n := len(s.files); n > 0 {
+		if f := s.files[n-1].f; f.verify() {
+			s.log.Warn("index file was inconsistent (unclean shutdown?); rebuilt its slots from its entries",
+				"path", f.path, "entries", f.count()-1)
+			if err := f.sync(); err != nil {
+				s.unmapAll()
+				return err
+			}
+		}
+	}
 	s.lastPhys.Store(s.newestPhys())
 	return nil
 }
@@ -252,6 +264,13 @@ func (s *Service) roll(storeTimestamp int64) (*fileState, error) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
+	}
+	// The full file is final: make it durable before moving on, so after a
+	// crash only the newest file needs checking.
+	if n := len(s.files); n > 0 {
+		if err := s.files[n-1].f.sync(); err != nil {
+			return nil, err
+		}
 	}
 	t := clampNameTime(storeTimestamp)
 	if n := len(s.files); n > 0 && t <= s.files[n-1].f.nameTime {
