@@ -38,6 +38,7 @@ type indexFile struct {
 	nameTime int64 // ms, from the file name
 	slotNum  int
 	maxIndex int
+	noSync   bool
 	data     []byte
 }
 
@@ -48,7 +49,7 @@ func fileSize(slotNum, maxIndex int) int {
 // createIndexFile makes a preallocated file under a temporary name and
 // renames it into place, so a crash never leaves a short index file and
 // stores into the mapping cannot hit ENOSPC (SIGBUS).
-func createIndexFile(path string, nameTime int64, slotNum, maxIndex int) (*indexFile, error) {
+func createIndexFile(path string, nameTime int64, slotNum, maxIndex int, noSync bool) (*indexFile, error) {
 	size := fileSize(slotNum, maxIndex)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -72,19 +73,21 @@ func createIndexFile(path string, nameTime int64, slotNum, maxIndex int) (*index
 	if _, err := f.WriteAt(hdr[:], 0); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	return mapIndexFile(f, path, nameTime, slotNum, maxIndex)
+	return mapIndexFile(f, path, nameTime, slotNum, maxIndex, noSync)
 }
 
 // openIndexFile maps an existing file, which must have the configured size:
 // SlotNum and MaxIndexNum are not recorded in the file, so any other size
 // cannot be interpreted.
-func openIndexFile(path string, nameTime int64, slotNum, maxIndex int) (*indexFile, error) {
+func openIndexFile(path string, nameTime int64, slotNum, maxIndex int, noSync bool) (*indexFile, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -100,16 +103,16 @@ func openIndexFile(path string, nameTime int64, slotNum, maxIndex int) (*indexFi
 			"(damaged, or written with other settings; the index can be rebuilt from the CommitLog after removing it)",
 			path, st.Size(), want, slotNum, maxIndex)
 	}
-	return mapIndexFile(f, path, nameTime, slotNum, maxIndex)
+	return mapIndexFile(f, path, nameTime, slotNum, maxIndex, noSync)
 }
 
-func mapIndexFile(f *os.File, path string, nameTime int64, slotNum, maxIndex int) (*indexFile, error) {
+func mapIndexFile(f *os.File, path string, nameTime int64, slotNum, maxIndex int, noSync bool) (*indexFile, error) {
 	defer f.Close()
 	data, err := unix.Mmap(int(f.Fd()), 0, fileSize(slotNum, maxIndex), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("indexfile: mmap %s: %w", path, err)
 	}
-	return &indexFile{path: path, nameTime: nameTime, slotNum: slotNum, maxIndex: maxIndex, data: data}, nil
+	return &indexFile{path: path, nameTime: nameTime, slotNum: slotNum, maxIndex: maxIndex, noSync: noSync, data: data}, nil
 }
 
 func (f *indexFile) i64(off int) int64      { return int64(binary.BigEndian.Uint64(f.data[off:])) }
@@ -220,6 +223,9 @@ func (f *indexFile) removeLast() {
 }
 
 func (f *indexFile) sync() error {
+	if f.noSync {
+		return nil
+	}
 	if err := unix.Msync(f.data, unix.MS_SYNC); err != nil {
 		return fmt.Errorf("indexfile: msync %s: %w", f.path, err)
 	}

@@ -45,7 +45,7 @@ func FuzzIndexFileOpen(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, formatName(t0)), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(Options{Dir: dir, SlotNum: slots, MaxIndexNum: maxIndex, FlushInterval: -1})
+		s, err := Open(Options{Dir: dir, SlotNum: slots, MaxIndexNum: maxIndex, FlushInterval: -1, noSync: true})
 		if err != nil {
 			if len(content) == size {
 				t.Fatalf("Open of a right-sized file failed: %v", err)

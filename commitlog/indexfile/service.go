@@ -55,6 +55,8 @@ type Options struct {
 	// disables the background flusher (Flush and Close still sync).
 	FlushInterval time.Duration
 	Logger        hclog.Logger
+
+	noSync bool // tests only: skip msync/fsync so fuzzing runs at CPU speed
 }
 
 // Service owns the index files of a broker.
@@ -68,6 +70,7 @@ type Service struct {
 	slotNum     int
 	maxIndexNum int
 	log         hclog.Logger
+	noSync      bool
 
 	putMu  sync.Mutex
 	mu     sync.RWMutex
@@ -110,7 +113,7 @@ func Open(opts Options) (*Service, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Service{dir: opts.Dir, slotNum: slotNum, maxIndexNum: maxIndex, log: log,
+	s := &Service{dir: opts.Dir, slotNum: slotNum, maxIndexNum: maxIndex, log: log, noSync: opts.noSync,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, err
@@ -143,7 +146,7 @@ func (s *Service) load() error {
 			s.log.Warn("ignoring unexpected file in index directory", "name", name)
 			continue
 		}
-		f, err := openIndexFile(filepath.Join(s.dir, name), t, s.slotNum, s.maxIndexNum)
+		f, err := openIndexFile(filepath.Join(s.dir, name), t, s.slotNum, s.maxIndexNum, s.noSync)
 		if err != nil {
 			s.unmapAll()
 			return err
@@ -279,11 +282,11 @@ func (s *Service) roll(storeTimestamp int64) (*fileState, error) {
 	if t > maxNameTime {
 		return nil, fmt.Errorf("indexfile: no file name left after %d", s.files[len(s.files)-1].f.nameTime)
 	}
-	f, err := createIndexFile(filepath.Join(s.dir, formatName(t)), t, s.slotNum, s.maxIndexNum)
+	f, err := createIndexFile(filepath.Join(s.dir, formatName(t)), t, s.slotNum, s.maxIndexNum, s.noSync)
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := s.syncDir(); err != nil {
 		f.unmap()
 		return nil, err
 	}
@@ -357,7 +360,7 @@ func (s *Service) TruncateFrom(physEnd int64) error {
 		}
 	}
 	s.lastPhys.Store(s.newestPhys())
-	return syncDir(s.dir)
+	return s.syncDir()
 }
 
 // DeleteBelow applies retention: files whose entries all point below minPhys
@@ -389,7 +392,7 @@ func (s *Service) DeleteBelow(minPhys int64) error {
 	}
 	s.files = append([]*fileState(nil), s.files[n:]...)
 	s.log.Debug("deleted index files", "count", n, "minPhys", minPhys)
-	return syncDir(s.dir)
+	return s.syncDir()
 }
 
 // LastPhysOffset is the highest phys offset indexed (for resuming dispatch).
@@ -440,8 +443,12 @@ func (s *Service) unmapAll() {
 	s.files = nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes file creations and removals durable.
+func (s *Service) syncDir() error {
+	if s.noSync {
+		return nil
+	}
+	d, err := os.Open(s.dir)
 	if err != nil {
 		return err
 	}
