@@ -20,7 +20,9 @@ import (
 
 var instanceSeq atomic.Int64
 
-func uniq(prefix string) string { return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano()%1e9, instanceSeq.Add(1)) }
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano()%1e9, instanceSeq.Add(1))
+}
 
 func newProducer(t *testing.T, namesrv string, opts ...producer.Option) interface {
 	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
