@@ -404,6 +404,7 @@ func TestThreeNodeGroupLeaderKilled(t *testing.T) {
 				default:
 				}
 				b := fmt.Sprintf("fo-%d", seq.Add(1))
+				started := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				r, err := p.SendSync(ctx, primitive.NewMessage(topic, []byte(b)))
 				cancel()
@@ -414,7 +415,8 @@ func TestThreeNodeGroupLeaderKilled(t *testing.T) {
 				}
 				mu.Lock()
 				acked = append(acked, b)
-				if !killedAt.IsZero() {
+				// Only sends begun after the kill measure the failover.
+				if !killedAt.IsZero() && started.After(killedAt) {
 					if ackedAfter == 0 {
 						firstAfter = time.Since(killedAt)
 					}
