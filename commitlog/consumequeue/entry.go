@@ -61,7 +61,8 @@ func (e Entry) isZero() bool { return e == Entry{} }
 
 // valid reports whether e could be a real dispatched record.
 func (e Entry) valid() bool {
-	return e.PhysOffset >= 0 && e.Size > 0 && e.Size != math.MaxInt32
+	return e.PhysOffset >= 0 && e.Size > 0 && e.Size != math.MaxInt32 &&
+		e.PhysOffset <= math.MaxInt64-int64(e.Size)
 }
 
 func (e Entry) end() int64 { return e.PhysOffset + int64(e.Size) }

@@ -28,6 +28,7 @@ type queue struct {
 	dir      string
 	perFile  int64 // entries per file
 	fileSize int
+	noSync   bool // tests only
 	log      hclog.Logger
 
 	writeMu sync.Mutex
@@ -41,8 +42,8 @@ type queue struct {
 	physEnd atomic.Int64 // PhysOffset+Size of the newest entry (0 if none)
 }
 
-func newQueue(dir string, id QueueID, perFile int64, log hclog.Logger) *queue {
-	return &queue{id: id, dir: dir, perFile: perFile, fileSize: int(perFile) * EntrySize, log: log}
+func newQueue(dir string, id QueueID, perFile int64, noSync bool, log hclog.Logger) *queue {
+	return &queue{id: id, dir: dir, perFile: perFile, fileSize: int(perFile) * EntrySize, noSync: noSync, log: log}
 }
 
 // fileFor returns the index in files of the file holding offset, or -1.
@@ -117,7 +118,7 @@ func (q *queue) load() error {
 	}
 	files = files[:keep]
 	for _, f := range files {
-		m, extended, err := openMappedFile(filepath.Join(q.dir, f.name), f.first, q.fileSize)
+		m, extended, err := openMappedFile(filepath.Join(q.dir, f.name), f.first, q.fileSize, q.noSync)
 		if err != nil {
 			q.unmapAll()
 			return err
@@ -191,7 +192,7 @@ func (q *queue) cutAfter(end int64) error {
 			}
 		}
 		q.files = q.files[:idx+1]
-		return syncDir(q.dir)
+		return syncDir(q.dir, q.noSync)
 	}
 	return nil
 }
@@ -273,11 +274,11 @@ func (q *queue) addFile(first int64) error {
 	if len(q.files) > 0 && first != q.files[len(q.files)-1].first+q.perFile {
 		return fmt.Errorf("consumequeue: internal: file %d does not follow %d", first, q.files[len(q.files)-1].first)
 	}
-	m, err := createMappedFile(filepath.Join(q.dir, fileName(first*EntrySize)), first, q.fileSize)
+	m, err := createMappedFile(filepath.Join(q.dir, fileName(first*EntrySize)), first, q.fileSize, q.noSync)
 	if err != nil {
 		return err
 	}
-	if err := syncDir(q.dir); err != nil {
+	if err := syncDir(q.dir, q.noSync); err != nil {
 		m.unmap()
 		return err
 	}
@@ -412,7 +413,7 @@ func (q *queue) deleteBelow(minPhys int64) error {
 	}
 	if len(dropped) > 0 {
 		q.log.Debug("deleted consume queue files", "queue", q.dir, "files", len(dropped), "min", k)
-		return syncDir(q.dir)
+		return syncDir(q.dir, q.noSync)
 	}
 	return nil
 }

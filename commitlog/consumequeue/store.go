@@ -45,12 +45,15 @@ type Options struct {
 	// disables the background flusher (Flush and Close still sync).
 	FlushInterval time.Duration
 	Logger        hclog.Logger
+
+	noSync bool // tests only: skip msync/fsync so fuzzing runs at CPU speed
 }
 
 // Store holds every consume queue of a broker.
 type Store struct {
 	dir     string
 	perFile int64
+	noSync  bool
 	log     hclog.Logger
 
 	mu     sync.Mutex // serialises queue creation, deletion and Close
@@ -83,7 +86,7 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: opts.Dir, perFile: int64(perFile), log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{dir: opts.Dir, perFile: int64(perFile), noSync: opts.noSync, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	queues, err := s.loadAll()
 	if err != nil {
 		return nil, err
@@ -131,7 +134,7 @@ func (s *Store) loadAll() (map[QueueID]*queue, error) {
 				continue
 			}
 			qid := QueueID{Topic: td.Name(), ID: int32(id)}
-			q := newQueue(filepath.Join(topicDir, qd.Name()), qid, s.perFile, s.log)
+			q := newQueue(filepath.Join(topicDir, qd.Name()), qid, s.perFile, s.noSync, s.log)
 			if err := q.load(); err != nil {
 				return fail(fmt.Errorf("consumequeue: load %s/%d: %w", qid.Topic, qid.ID, err))
 			}
@@ -184,13 +187,13 @@ func (s *Store) queueFor(topic string, queueID int32) (*queue, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := syncDir(topicDir); err != nil {
+	if err := syncDir(topicDir, s.noSync); err != nil {
 		return nil, err
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := syncDir(s.dir, s.noSync); err != nil {
 		return nil, err
 	}
-	q := newQueue(dir, qid, s.perFile, s.log)
+	q := newQueue(dir, qid, s.perFile, s.noSync, s.log)
 	next := make(map[QueueID]*queue, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -343,7 +346,7 @@ func (s *Store) DeleteTopic(topic string) error {
 	if err := os.RemoveAll(filepath.Join(s.dir, topic)); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return syncDir(s.dir, s.noSync)
 }
 
 // MaxPhysOffset is the highest PhysOffset+Size over all queues: the end of
