@@ -111,13 +111,13 @@ func (l Levels) DeliverAt(queueID int32, storeTimestamp int64) int64 {
 
 // TagsCode is the ConsumeQueue tagsCode of a stored record for the dispatcher:
 // for SCHEDULE_TOPIC_XXXX records the delivery time, for every other record
-// the tag hash. Bad records get 0; the dispatcher validates records itself.
+// the tag hash. Its signature is dledger.Config.TagsCode's: pass
+// levels.TagsCode.
 func (l Levels) TagsCode(rec message.Record) int64 {
 	if string(rec.TopicBytes()) == Topic {
 		return l.DeliverAt(rec.QueueID(), rec.StoreTimestamp())
 	}
-	tags, _ := rec.PropertyBytes(message.PropertyTags)
-	return message.TagsHashCode(string(tags))
+	return rec.TagsCode()
 }
 
 // DelayLevel returns the DELAY level of a message: 0 when absent or not

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/message"
 )
@@ -298,12 +299,14 @@ func (s *Service) deliverLevel(ctx context.Context, level int32) (notDueAt int64
 			}
 			s.logger.Error("delayed record unreadable; skipped", "level", level,
 				"queue_offset", e.QueueOffset, "commitlog_offset", e.CommitLogOffset, "error", rerr)
+			metrics.IncrCounter([]string{"broker", "schedule", "skipped"}, 1)
 			continue
 		}
 		msg, berr := RePut(stored)
 		if berr != nil {
 			s.logger.Error("delayed record cannot be delivered; skipped", "level", level,
 				"queue_offset", e.QueueOffset, "error", berr)
+			metrics.IncrCounter([]string{"broker", "schedule", "skipped"}, 1)
 			continue
 		}
 		batch = append(batch, msg)
@@ -315,6 +318,7 @@ func (s *Service) deliverLevel(ctx context.Context, level int32) (notDueAt int64
 		if err := s.cfg.Store.Append(ctx, batch); err != nil {
 			return 0, false, err
 		}
+		metrics.IncrCounter([]string{"broker", "schedule", "delivered"}, float32(len(batch)))
 	}
 	s.mu.Lock()
 	s.offsets[level] = nextOffset

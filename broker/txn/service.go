@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
@@ -383,6 +384,9 @@ func (s *Service) EndTransaction(ctx context.Context, req EndRequest) (Outcome, 
 
 	outcome, err := s.resolve(ctx, p, req.CommitOrRollback)
 	s.finish(p, err)
+	if err == nil {
+		metrics.IncrCounter([]string{"broker", "txn", "ended"}, 1)
+	}
 	return outcome, err
 }
 
@@ -517,6 +521,7 @@ func (s *Service) check(ctx context.Context, p *pendingHalf) {
 		s.logger.Warn("cannot build transaction check", "half_offset", p.queueOffset, "error", err)
 		return
 	}
+	metrics.IncrCounter([]string{"broker", "txn", "checks"}, 1)
 	if err := s.cfg.Checker.SendCheck(ctx, p.group, req); err != nil {
 		s.logger.Debug("transaction check not sent", "group", p.group, "half_offset", p.queueOffset, "error", err)
 	}
@@ -539,6 +544,7 @@ func (s *Service) discard(ctx context.Context, p *pendingHalf) error {
 	if err := s.cfg.Store.Append(ctx, msgs); err != nil {
 		return fmt.Errorf("txn: discarding half %d: %w", p.queueOffset, err)
 	}
+	metrics.IncrCounter([]string{"broker", "txn", "discarded"}, 1)
 	s.logger.Info("transaction discarded after max checks", "half_offset", p.queueOffset,
 		"group", p.group, "checks", p.checks)
 	s.mu.Lock()
@@ -566,6 +572,7 @@ func (s *Service) saveProgress(ctx context.Context) error {
 	}
 	p := s.progressLocked()
 	changed := p != s.lastSave
+	metrics.SetGauge([]string{"broker", "txn", "pending"}, float32(len(s.pending)))
 	s.mu.Unlock()
 	if !changed {
 		return nil
