@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -453,12 +454,18 @@ func (p *jsonHeaderParser) parseString() (string, error) {
 }
 
 func (p *jsonHeaderParser) unescape(raw string) (string, error) {
-	out := make([]byte, 0, len(raw))
+	// strings.Builder hands its buffer over as the string: one allocation.
+	var out strings.Builder
+	out.Grow(len(raw))
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
-			out = append(out, c)
-			i++
+			j := strings.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				j = len(raw) - i
+			}
+			out.WriteString(raw[i : i+j])
+			i += j
 			continue
 		}
 		if i+1 >= len(raw) {
@@ -468,17 +475,17 @@ func (p *jsonHeaderParser) unescape(raw string) (string, error) {
 		i += 2
 		switch e {
 		case '"', '\\', '/':
-			out = append(out, e)
+			out.WriteByte(e)
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r, ok := hex4(raw, i)
 			if !ok {
@@ -500,12 +507,12 @@ func (p *jsonHeaderParser) unescape(raw string) (string, error) {
 			} else if r >= 0xDC00 && r < 0xE000 {
 				r = utf8.RuneError
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 		default:
 			return "", p.errorf("bad escape \\%c", e)
 		}
 	}
-	return string(out), nil
+	return out.String(), nil
 }
 
 func hex4(s string, i int) (rune, bool) {
