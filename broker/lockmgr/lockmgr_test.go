@@ -283,3 +283,17 @@ func FuzzDecodeLockBatchRequest(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkTryLockBatch(b *testing.B) {
+	m := New(Config{})
+	var queues []MessageQueue
+	for i := 0; i < 16; i++ {
+		queues = append(queues, mq("T", i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := m.TryLockBatch("g", "c1", queues); len(got) != 16 {
+			b.Fatal(len(got))
+		}
+	}
+}

@@ -378,3 +378,32 @@ func TestServiceStartStop(t *testing.T) {
 	svc.Stop()
 	svc.Stop()
 }
+
+func TestServiceDeliversHeadFromTheFuture(t *testing.T) {
+	clk := newFakeClock()
+	levels, _ := ParseDelayLevels("1s")
+	st := newFakeStore(levels, clk)
+	st.send(t, delayed("a", 1))
+	// The clock moves back an hour: the head now looks due in 1 h + 1 s,
+	// more than the level's delay, so it is delivered at once.
+	clk.mu.Lock()
+	clk.now = clk.now.Add(-time.Hour)
+	clk.mu.Unlock()
+	startService(t, st, clk)
+	waitFor(t, "delivery", func() bool { return len(st.delivered()) == 1 })
+}
+
+func BenchmarkToDelayQueueAndRePut(b *testing.B) {
+	l := Default()
+	in := delayed("payload", 3)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := l.ToDelayQueue(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := RePut(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -134,7 +134,7 @@ func (s *fakeStore) SaveTxnProgress(_ context.Context, p Progress) error {
 }
 
 // queue returns the decoded records of every queue of a topic.
-func (s *fakeStore) queue(t *testing.T, topic string) []*message.Ext {
+func (s *fakeStore) queue(t testing.TB, topic string) []*message.Ext {
 	t.Helper()
 	s.mu.Lock()
 	var qids []int32
@@ -195,14 +195,14 @@ func (c *manualClock) Advance(d time.Duration) {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *manualClock
 	store   *fakeStore
 	checker *fakeChecker
 	svc     *Service
 }
 
-func newHarness(t *testing.T, mut func(*Config)) *harness {
+func newHarness(t testing.TB, mut func(*Config)) *harness {
 	t.Helper()
 	clk := &manualClock{t: time.UnixMilli(1_700_000_000_000)}
 	h := &harness{t: t, clock: clk, store: newFakeStore(clk.Now), checker: &fakeChecker{}}

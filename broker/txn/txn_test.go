@@ -539,3 +539,45 @@ func FuzzParseEndTransactionHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxPendingBoundsMemory(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxPending = 2 })
+	h.start()
+	r1, _ := h.sendHalf("1", 0)
+	h.sendHalf("2", 0)
+	r3, _ := h.sendHalf("3", 0)
+	if err := h.svc.CheckOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.svc.Pending() != 2 {
+		t.Fatalf("pending %d, want the bound 2", h.svc.Pending())
+	}
+	if _, err := h.end(h.endRequest(r3, StateCommit)); err == nil {
+		t.Fatal("commit of a half beyond the bound accepted")
+	}
+	if out, err := h.end(h.endRequest(r1, StateCommit)); err != nil || out != Committed {
+		t.Fatalf("commit 1: %v %v", out, err)
+	}
+	if out, err := h.end(h.endRequest(r3, StateCommit)); err != nil || out != Committed {
+		t.Fatalf("commit 3 after room was made: %v %v", out, err)
+	}
+}
+
+func BenchmarkEndTransactionCommit(b *testing.B) {
+	h := newHarness(b, nil)
+	if err := h.svc.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer h.svc.Stop()
+	reqs := make([]EndRequest, b.N)
+	for i := range reqs {
+		r, _ := h.sendHalf("m", 0)
+		reqs[i] = h.endRequest(r, StateCommit)
+	}
+	b.ResetTimer()
+	for i := range reqs {
+		if out, err := h.end(reqs[i]); err != nil || out != Committed {
+			b.Fatalf("%v %v", out, err)
+		}
+	}
+}
