@@ -262,7 +262,7 @@ func (s *Server) accept(nc net.Conn) {
 	s.mu.RLock()
 	onConnect := s.onConnect
 	s.mu.RUnlock()
-	// The dispatcher waits for OnConnect callbacks so they see the conn first.
+	// Dispatch and close wait for the OnConnect callbacks, so those see the conn first.
 	ready := make(chan struct{})
 	c := newConn(s.ctx, nc, connOptions{
 		id:       s.nextID.Add(1),
@@ -274,7 +274,10 @@ func (s *Server) accept(nc net.Conn) {
 			<-ready
 			s.dispatch(c, req)
 		},
-		onClose: s.closed,
+		onClose: func(c *Conn) {
+			<-ready // OnClose callbacks never run before OnConnect ones
+			s.closed(c)
+		},
 	})
 	s.conns[c.id] = c
 	s.lnMu.Unlock()
