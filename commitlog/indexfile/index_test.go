@@ -3,6 +3,7 @@ package indexfile
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -110,6 +111,7 @@ func TestSecondsResolution(t *testing.T) {
 	eq(t, "sub-second window", query(t, s, "k", 10, t0+1600, t0+1700), 2)
 	eq(t, "before first", query(t, s, "k", 10, t0-5000, t0-1))
 	eq(t, "exact first", query(t, s, "k", 10, t0, t0), 1)
+	eq(t, "unbounded", query(t, s, "k", 10, math.MinInt64, math.MaxInt64), 2, 1)
 }
 
 func TestRollAndReopen(t *testing.T) {

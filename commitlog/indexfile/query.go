@@ -18,17 +18,17 @@ func (f *indexFile) find(hash int32, phys int64) (found, older bool) {
 	return false, f.empty() || f.beginPhys() < phys
 }
 
-// collect appends to out the offsets in hash's chain whose time may lie in
-// [begin, end] (entry times are whole seconds, so an entry at t covers
-// [t, t+999] ms). The walk follows prev links only downwards and at most
-// count steps, so a damaged file cannot loop.
-func (f *indexFile) collect(hash int32, begin, end, minPhys int64, maxNum int, out []int64, seen map[int64]struct{}) []int64 {
+// collect appends to out the offsets in hash's chain whose entry time lies
+// in [lo, end] (lo already widened by the sub-second part the file drops).
+// The walk follows prev links only downwards and at most count steps, so a
+// damaged file cannot loop.
+func (f *indexFile) collect(hash int32, lo, end, minPhys int64, maxNum int, out []int64, seen map[int64]struct{}) []int64 {
 	count := f.count()
 	base := f.beginTimestamp()
 	for n, steps := f.slot(hash, count), int32(0); n != 0 && steps < count && len(out) < maxNum; steps++ {
 		e := f.entry(n)
 		t := base + int64(e.timeDiff)*1000
-		if e.hash == hash && e.phys >= minPhys && t <= end && t+999 >= begin {
+		if e.hash == hash && e.phys >= minPhys && t <= end && t >= lo {
 			if _, dup := seen[e.phys]; !dup {
 				seen[e.phys] = struct{}{}
 				out = append(out, e.phys)

@@ -23,6 +23,7 @@ package indexfile
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -305,6 +306,12 @@ func (s *Service) Query(key string, maxNum int, begin, end int64) ([]int64, erro
 	}
 	hash := keyHash(key)
 	minPhys := s.minPhys.Load()
+	// An entry stored as second t covers [t, t+999] ms: it may match if
+	// t >= begin-999 (saturating, so begin = MinInt64 means "no bound").
+	lo := begin
+	if lo > math.MinInt64+999 {
+		lo -= 999
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -316,8 +323,8 @@ func (s *Service) Query(key string, maxNum int, begin, end int64) ([]int64, erro
 		fs := s.files[i]
 		fs.mu.RLock()
 		f := fs.f
-		if !f.empty() && f.endTimestamp() >= begin-999 && f.beginTimestamp() <= end {
-			out = f.collect(hash, begin, end, minPhys, maxNum, out, seen)
+		if !f.empty() && f.endTimestamp() >= lo && f.beginTimestamp() <= end {
+			out = f.collect(hash, lo, end, minPhys, maxNum, out, seen)
 		}
 		fs.mu.RUnlock()
 	}
