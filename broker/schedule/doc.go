@@ -24,7 +24,8 @@
 //     Store (ReadQueue over the ConsumeQueue, ReadRecord over the CommitLog,
 //     Append through the appender; all committed data only) and OffsetStore
 //     (replicate the level->offset map through Raft like consumer offsets;
-//     Java's delayOffset.json holds the same map). On becoming leader, after
+//     MarshalOffsets/UnmarshalOffsets give a JSON form shaped like Java's
+//     delayOffset.json). On becoming leader, after
 //     the Barrier: service.Start(ctx); on losing leadership: service.Stop().
 //     SCHEDULE_TOPIC_XXXX must exist with MaxLevel queues (perm 6, not sent
 //     to by clients: refuse with NO_PERMISSION 16).

@@ -22,8 +22,8 @@
 // (for a request with the oneway flag never answer).
 //
 // Service: txn.NewService(Config{Store, Checker, Progress, BrokerName,
-// FinalizeCommitted: levels.ToDelayQueue adapter, Logger}); Start(ctx) on
-// becoming leader after the Barrier, Stop() on losing leadership.
+// FinalizeCommitted, Logger}); Start(ctx) on becoming leader after the
+// Barrier, Stop() on losing leadership.
 //   - Store: ReadQueueMessages (ConsumeQueue + CommitLog decode), ReadRecord,
 //     Append. Append must store all messages of one call in one Raft entry:
 //     that is what keeps a commit's final record and its op record together.
@@ -34,6 +34,14 @@
 //   - Topics RMQ_SYS_TRANS_HALF_TOPIC, RMQ_SYS_TRANS_OP_HALF_TOPIC and
 //     TRANS_CHECK_MAX_TIME_TOPIC (1 queue each) must exist; clients may not
 //     send to them (NO_PERMISSION 16).
+//
+// FinalizeCommitted applies the delay transform to a committed message that
+// carries DELAY:
+//
+//	func(e *message.Ext) (*message.Ext, error) {
+//		out, _, err := levels.ToDelayQueue(e)
+//		return out, err
+//	}
 //
 // # Design and why
 //
