@@ -122,6 +122,9 @@ func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // a temporary file renamed meanwhile
+			}
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)

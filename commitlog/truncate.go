@@ -130,10 +130,15 @@ func (s *Store) truncateSuffixLocked(from uint64) error {
 		return err
 	}
 	s.hit("truncate-after-checkpoint")
+	// The sidecars must be gone durably before any byte they describe is
+	// zeroed, or a crash could resurrect a sidecar pointing at zeros.
 	for _, seg := range append([]*segment{kept}, dropped...) {
 		if err := os.Remove(seg.path + sidecarSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return s.fail(fmt.Errorf("truncate: %w", err))
 		}
+	}
+	if err := syncDir(s.dir); err != nil {
+		return s.fail(err)
 	}
 	if zeroFrom := newEnd - kept.start; zeroFrom < oldEnd {
 		if err := zeroRange(kept.fd(), zeroFrom, oldEnd-zeroFrom); err != nil {

@@ -500,3 +500,58 @@ func compareTrees(t *testing.T, a, b string) {
 		}
 	}
 }
+
+// TestConcurrentRetention: readers keep reading while the writer appends and
+// retention removes (unmaps) old files underneath them. A reader must get
+// either the right entry or ErrOffsetOutOfRange, never garbage or a fault.
+func TestConcurrentRetention(t *testing.T) {
+	s := openTest(t, t.TempDir(), 16)
+	const n = 3000
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			var buf []Entry
+			for i := int64(r); ; i += 7 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				off := s.MinOffset("T", 0) + i%32
+				var err error
+				buf, err = s.Read("T", 0, off, 20, buf[:0])
+				if err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+					errs <- err
+					return
+				}
+				for j, e := range buf {
+					if e != entryAt(off+int64(j)) {
+						errs <- fmt.Errorf("offset %d: %+v", off+int64(j), e)
+						return
+					}
+				}
+			}
+		}(r)
+	}
+	for i := int64(0); i < n; i++ {
+		if err := s.Put("T", 0, i, entryAt(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			if err := s.DeleteBelow(entryAt(i - 40).PhysOffset); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	checkRange(t, s, "T", 0, n-1-40, n)
+}
