@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/broker/lockmgr"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/commitlog"
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/remoting"
@@ -138,6 +139,12 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.meta.onTopic = b.kickRegister
 	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
+	levels, err := schedule.ParseDelayLevels(cfg.MessageDelayLevel)
+	if err != nil {
+		ln.Close()
+		b.cancel()
+		return nil, fmt.Errorf("messageDelayLevel: %w", err)
+	}
 
 	node, err := dledger.Open(dledger.Config{
 		Group:            cfg.DLegerGroup,
@@ -152,6 +159,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		ElectionTimeout:  opts.RaftElectionTimeout,
 		Logger:           logger.Named("dledger"),
 		Meta:             b.meta,
+		TagsCode:         levels.TagsCode,
 		Transport:        opts.RaftTransport,
 	})
 	if err != nil {
@@ -160,7 +168,12 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("open raft group %s: %w", cfg.DLegerGroup, err)
 	}
 	b.node = node
-	b.services = newServices(b)
+	if b.services, err = newServices(b, levels); err != nil {
+		b.cancel()
+		ln.Close()
+		node.Close(context.Background())
+		return nil, err
+	}
 
 	if opts.Namesrv != nil {
 		b.namesrv = opts.Namesrv
@@ -173,6 +186,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	b.srv.OnClose(b.onConnClose)
 
 	node.OnDispatch(b.holds.wake)
+	node.OnDispatch(b.services.onDispatch)
 	b.unsub = node.Subscribe(b.onLeadership)
 
 	b.wg.Add(4)
@@ -278,6 +292,7 @@ func (b *Broker) systemTopics() []TopicConfig {
 		mk("OFFSET_MOVED_EVENT", 1, PermRead|PermWrite),
 		mk(b.cfg.BrokerClusterName+"_REPLY_TOPIC", 1, PermRead|PermWrite),
 	}
+	out = append(out, b.serviceTopics()...)
 	if b.cfg.AutoCreateTopicEnable {
 		out = append(out, mk("TBW102", int32(b.cfg.DefaultTopicQueueNums), PermRead|PermWrite|PermInherit))
 	}

@@ -597,3 +597,116 @@ func TestConcurrentSendsKeepQueueOffsetsDense(t *testing.T) {
 		t.Fatalf("max offset %d", e.maxOffset("C", 0))
 	}
 }
+
+func fastDelays(c *Config) { c.MessageDelayLevel = "1s 1s 1s 1s" }
+
+func TestDelayedMessageDeliveredWhenDue(t *testing.T) {
+	e := startEnv(t, fastDelays)
+	e.createTopic("D", 2)
+	props := map[string]string{message.PropertyDelayLevel: "2", message.PropertyUniqKey: "UD"}
+	r := e.call(remoting.SendMessage, sendExt("D", 1, props), []byte("later"))
+	if r.Code != 0 || r.Ext("queueId") != "1" {
+		t.Fatalf("delayed send: %d %s %v", r.Code, r.Remark, r.ExtFields)
+	}
+	if e.maxOffset("D", 1) != 0 {
+		t.Fatal("delayed message visible at once")
+	}
+	waitFor(t, "delayed message delivered", 15*time.Second, func() bool { return e.maxOffset("D", 1) == 1 })
+	p := e.call(remoting.PullMessage, pullExt("g", "D", 1, 0, 0, 0), nil)
+	msgs, err := message.DecodeRecords(bodyOf(p))
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "later" || msgs[0].Properties[message.PropertyDelayLevel] != "" ||
+		msgs[0].Properties[message.PropertyUniqKey] != "UD" {
+		t.Fatalf("delivered %v %v", err, msgs)
+	}
+}
+
+func TestSendBackToRetryAndDLQ(t *testing.T) {
+	e := startEnv(t, fastDelays)
+	e.createTopic("S", 1)
+	if r := e.send("S", 0, "t", "orig"); r.Code != 0 {
+		t.Fatalf("send: %d", r.Code)
+	}
+	p := e.call(remoting.PullMessage, pullExt("sg", "S", 0, 0, 0, 0), nil)
+	msgs, err := message.DecodeRecords(bodyOf(p))
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("pull: %v", err)
+	}
+	phys := strconv.FormatInt(msgs[0].CommitLogOffset, 10)
+	back := func(level string) *remoting.Command {
+		return e.call(remoting.ConsumerSendMsgBack, map[string]string{"offset": phys, "group": "sg", "delayLevel": level,
+			"originMsgId": msgs[0].MsgID(), "originTopic": "S", "unitMode": "false", "maxReconsumeTimes": "16"}, nil)
+	}
+	if r := back("0"); r.Code != 0 {
+		t.Fatalf("send back: %d %s", r.Code, r.Remark)
+	}
+	waitFor(t, "retry message", 15*time.Second, func() bool { return e.maxOffset("%RETRY%sg", 0) == 1 })
+	p = e.call(remoting.PullMessage, pullExt("sg", "%RETRY%sg", 0, 0, 0, 0), nil)
+	rm, err := message.DecodeRecords(bodyOf(p))
+	if err != nil || len(rm) != 1 || string(rm[0].Body) != "orig" || rm[0].ReconsumeTimes != 1 || rm[0].Properties[message.PropertyRetryTopic] != "S" {
+		t.Fatalf("retry record %v %+v", err, rm)
+	}
+	if r := back("-1"); r.Code != 0 {
+		t.Fatalf("send back to DLQ: %d %s", r.Code, r.Remark)
+	}
+	if e.maxOffset("%DLQ%sg", 0) != 1 {
+		t.Fatal("DLQ message missing")
+	}
+	if r := e.call(remoting.ConsumerSendMsgBack, map[string]string{"offset": "x", "group": "sg", "delayLevel": "0"}, nil); r.Code == 0 {
+		t.Fatal("bad send-back header accepted")
+	}
+	// The Go client's fallback: a resend into %RETRY% beyond max reconsume times goes to the DLQ.
+	ext := sendExt("%RETRY%sg", 0, map[string]string{message.PropertyRetryTopic: "S"})
+	ext["reconsumeTimes"], ext["maxReconsumeTimes"] = "17", "16"
+	if r := e.call(remoting.SendMessage, ext, []byte("tired")); r.Code != 0 {
+		t.Fatalf("retry resend: %d %s", r.Code, r.Remark)
+	}
+	if e.maxOffset("%DLQ%sg", 0) != 2 {
+		t.Fatal("exhausted retry not redirected to the DLQ")
+	}
+}
+
+func TestTransactionCommitAndRollback(t *testing.T) {
+	e := startEnv(t, nil)
+	e.createTopic("X", 1)
+	half := func(body string) *remoting.Command {
+		ext := sendExt("X", 0, map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "pg",
+			message.PropertyUniqKey: "U-" + body})
+		ext["sysFlag"] = "4"
+		r := e.call(remoting.SendMessage, ext, []byte(body))
+		if r.Code != 0 || r.Ext("transactionId") != "U-"+body || r.Ext("queueId") != "0" {
+			t.Fatalf("half send: %d %s %v", r.Code, r.Remark, r.ExtFields)
+		}
+		return r
+	}
+	end := func(r *remoting.Command, state string) *remoting.Command {
+		_, off, err := message.ParseOffsetMsgID(r.Ext("msgId"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.call(remoting.EndTransaction, map[string]string{"producerGroup": "pg", "tranStateTableOffset": r.Ext("queueOffset"),
+			"commitLogOffset": strconv.FormatInt(off, 10), "commitOrRollback": state, "fromTransactionCheck": "false",
+			"msgId": r.Ext("transactionId"), "transactionId": r.Ext("transactionId")}, nil)
+	}
+	h1 := half("commit-me")
+	h2 := half("drop-me")
+	if e.maxOffset("X", 0) != 0 {
+		t.Fatal("half message visible before commit")
+	}
+	waitFor(t, "transaction service running", 10*time.Second, func() bool {
+		return end(h1, "8").Code == 0
+	})
+	if r := end(h2, "12"); r.Code != 0 {
+		t.Fatalf("rollback: %d %s", r.Code, r.Remark)
+	}
+	if e.maxOffset("X", 0) != 1 {
+		t.Fatalf("after commit and rollback: max offset %d", e.maxOffset("X", 0))
+	}
+	p := e.call(remoting.PullMessage, pullExt("g", "X", 0, 0, 0, 0), nil)
+	msgs, err := message.DecodeRecords(bodyOf(p))
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "commit-me" {
+		t.Fatalf("committed message %v %v", err, msgs)
+	}
+	if r := e.call(remoting.EndTransaction, map[string]string{"producerGroup": "pg"}, nil); r.Code == 0 {
+		t.Fatal("bad END_TRANSACTION header accepted")
+	}
+}

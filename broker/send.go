@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/raftmq/raftmq/broker/retry"
+	"github.com/raftmq/raftmq/broker/txn"
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
@@ -55,16 +56,18 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	topic := h.Topic
 	queueID := h.QueueID
 	// A resend into a retry topic that has used up its retries goes to the DLQ (G20).
-	if strings.HasPrefix(topic, message.RetryGroupTopicPrefix) {
-		max := int32(message.MaxReconsumeTimes)
-		if h.HasMaxReconsumeTimes && h.MaxReconsumeTimes >= 0 {
-			max = h.MaxReconsumeTimes
+	if group, isRetry := retry.GroupOfRetryTopic(topic); isRetry && !h.Batch {
+		maxTimes := int32(-1)
+		if h.HasMaxReconsumeTimes {
+			maxTimes = h.MaxReconsumeTimes
 		}
-		if h.ReconsumeTimes > max {
-			group := strings.TrimPrefix(topic, message.RetryGroupTopicPrefix)
-			topic = message.DLQGroupTopicPrefix + group
-			queueID = 0
-			props[message.PropertyDelayLevel] = "-1"
+		gc := retry.GroupConfig{RetryQueueNums: 1, RetryMaxTimes: message.MaxReconsumeTimes}
+		if g, ok := b.meta.Group(group); ok {
+			gc = retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes}
+		}
+		probe := message.Ext{Message: message.Message{Topic: topic, Properties: props}, QueueID: queueID, ReconsumeTimes: h.ReconsumeTimes}
+		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, false); toDLQ {
+			topic, queueID, props = out.Topic, out.QueueID, out.Properties
 			if err := b.ensureTopic(ctx, dlqTopicConfig(topic)); err != nil {
 				return b.writeError(err)
 			}
@@ -134,52 +137,48 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	return b.storeMessages(ctx, h, msgs)
 }
 
-// storeMessages encodes msgs (rewriting delayed and transactional ones through
-// the services) and appends them through Raft, then builds the send response.
+// storeMessages rewrites delayed and transactional messages for the
+// services, appends all of msgs through Raft as one entry and builds the send
+// response.
 func (b *Broker) storeMessages(ctx context.Context, h sendHeader, msgs []message.Ext) *remoting.Command {
-	records := make([][]byte, 0, len(msgs))
-	var transactionID string
+	requestedQueue := msgs[0].QueueID
+	kind := sendPlain
+	ptrs := make([]*message.Ext, len(msgs))
 	for i := range msgs {
-		m := &msgs[i]
-		if err := b.rewriteForServices(m); err != nil {
-			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
-		}
-		if message.TransactionType(m.SysFlag) == message.TransactionPreparedType {
-			transactionID = m.Properties[message.PropertyUniqKey]
-		}
-		rec, err := message.AppendRecord(nil, m)
+		k, err := b.rewriteForServices(&msgs[i])
 		if err != nil {
 			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
 		}
-		records = append(records, rec)
+		if i == 0 {
+			kind = k
+		}
+		ptrs[i] = &msgs[i]
 	}
-	actx, cancel := context.WithTimeout(ctx, sendTimeout)
-	defer cancel()
-	results, err := b.node.AppendMessages(actx, records)
-	if err != nil {
+	if err := b.appendExts(ctx, ptrs); err != nil {
+		var ee encodeError
+		if errors.As(err, &ee) {
+			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
+		}
 		return b.writeError(err)
 	}
-	if len(results) == 0 {
-		return remoting.NewResponse(remoting.SystemError, "append returned no result")
-	}
-	ids := make([]string, len(results))
-	for i, r := range results {
-		ids[i] = message.OffsetMsgID(b.storeHost, r.PhysicalOffset)
-	}
-	b.stats.putMessages(len(results))
 	resp := remoting.NewResponse(remoting.Success, "")
-	resp.SetExt("msgId", strings.Join(ids, ","))
-	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
-	if h.Topic != msgs[0].Topic && message.TransactionType(msgs[0].SysFlag) == 0 && msgs[0].Properties[message.PropertyRealQueueID] != "" {
-		// Delayed message: report the queue the producer asked for.
-		resp.SetExt("queueId", msgs[0].Properties[message.PropertyRealQueueID])
-	}
-	resp.SetExt("queueOffset", strconv.FormatInt(results[0].QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
-	if transactionID != "" {
-		resp.SetExt("transactionId", transactionID)
+	if kind == sendHalf {
+		r := txn.SendResult(ptrs[0], requestedQueue)
+		resp.SetExt("msgId", r.MsgID)
+		resp.SetExt("queueId", itoa32(r.QueueID))
+		resp.SetExt("queueOffset", itoa64(r.QueueOffset))
+		resp.SetExt("transactionId", r.TransactionID)
+		return resp
 	}
+	ids := make([]string, len(ptrs))
+	for i, m := range ptrs {
+		ids[i] = message.OffsetMsgID(b.storeHost, m.CommitLogOffset)
+	}
+	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExt("queueId", itoa32(requestedQueue))
+	resp.SetExt("queueOffset", itoa64(ptrs[0].QueueOffset))
 	return resp
 }
 
