@@ -54,7 +54,7 @@ func (c *Command) MarshalFrame(dst []byte) ([]byte, error) {
 // FrameBuffers returns the frame as buffers: length prefix and header, then Body,
 // then each of BodyParts, which are not copied.
 func (c *Command) FrameBuffers() (net.Buffers, error) {
-	head, err := c.appendFramePrefix(make([]byte, 0, 256))
+	head, err := c.appendFramePrefix(make([]byte, 0, c.headerSizeHint()))
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +69,15 @@ func (c *Command) FrameBuffers() (net.Buffers, error) {
 		}
 	}
 	return bufs, nil
+}
+
+// headerSizeHint estimates the encoded frame prefix so it is allocated once.
+func (c *Command) headerSizeHint() int {
+	n := 128 + len(c.Remark) + len(c.Language)
+	for k, v := range c.ExtFields {
+		n += len(k) + len(v) + 8
+	}
+	return n + n/16 // room for a few escapes
 }
 
 // appendFramePrefix appends frame length, header word and header.

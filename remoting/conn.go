@@ -27,8 +27,8 @@ const (
 	maxBatchFrames      = 64
 	maxBatchBytes       = 1 << 20
 	defaultWriteTimeout = 30 * time.Second
-	writeQueueLen       = 1024
-	readBufferSize      = 64 << 10
+	writeQueueLen       = 128      // per connection: keep idle connections cheap
+	readBufferSize      = 16 << 10 // larger frames are read straight into their own buffer
 )
 
 // Conn is one remoting connection, on either side. It runs one reader and one
@@ -51,10 +51,11 @@ type Conn struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	opaque  atomic.Int32
-	pendMu  sync.Mutex
-	pending map[int32]*pendingCall
-	pendEnd bool // no more pending calls accepted
+	opaque   atomic.Int32
+	inflight atomic.Int32 // server side: requests of this connection queued or running
+	pendMu   sync.Mutex
+	pending  map[int32]*pendingCall
+	pendEnd  bool // no more pending calls accepted
 
 	dispatch func(*Conn, *Command) // requests from the peer; runs on the reader goroutine
 	onClose  func(*Conn)           // once, after both goroutines have ended

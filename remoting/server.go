@@ -25,6 +25,11 @@ type ServerConfig struct {
 	IdleTimeout  time.Duration // default 120 s: close connections with no inbound bytes for that long
 	Logger       hclog.Logger
 	Version      int32 // stamped on responses, default 401
+	// MaxConns, when > 0, closes connections accepted beyond this many.
+	MaxConns int
+	// MaxInflightPerConn, when > 0, answers SystemBusy to a connection that has
+	// this many requests queued or running, so one peer cannot fill the pools.
+	MaxInflightPerConn int
 }
 
 // DefaultPool is the name of the pool used when Handle is given pool "".
@@ -258,6 +263,12 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+		s.lnMu.Unlock()
+		s.logger.Warn("too many connections, closing a new one", "remote", nc.RemoteAddr(), "max", s.cfg.MaxConns)
+		nc.Close()
+		return
+	}
 	s.connWG.Add(1)
 	s.mu.RLock()
 	onConnect := s.onConnect
@@ -319,17 +330,29 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	}
 	s.mu.RUnlock()
 	metrics.IncrCounterWithLabels(s.metrics.requests, 1, r.labels)
+	if n := c.inflight.Add(1); s.cfg.MaxInflightPerConn > 0 && int(n) > s.cfg.MaxInflightPerConn {
+		c.inflight.Add(-1)
+		s.busy(c, req, r, "connection has too many requests in flight")
+		return
+	}
 	s.inflight.Add(1)
 	select {
 	case r.pool.jobs <- job{conn: c, req: req, route: r}:
 	default:
 		s.inflight.Done()
-		metrics.IncrCounterWithLabels(s.metrics.busy, 1, r.labels)
-		s.logger.Debug("pool full, answering SYSTEM_BUSY", "pool", r.pool.name, "code", req.Code, "remote", c.RemoteAddr())
-		if !req.IsOneway() {
-			s.respond(c, req, NewResponse(SystemBusy,
-				"[REJECTREQUEST]system busy, start flow control for a while"))
-		}
+		c.inflight.Add(-1)
+		s.busy(c, req, r, "pool full")
+	}
+}
+
+// busy answers SystemBusy at once (Java's flow-control remark, which Java
+// producers recognise and retry).
+func (s *Server) busy(c *Conn, req *Command, r *route, why string) {
+	metrics.IncrCounterWithLabels(s.metrics.busy, 1, r.labels)
+	s.logger.Debug("answering SYSTEM_BUSY", "reason", why, "pool", r.pool.name, "code", req.Code, "remote", c.RemoteAddr())
+	if !req.IsOneway() {
+		s.respond(c, req, NewResponse(SystemBusy,
+			"[REJECTREQUEST]system busy, start flow control for a while"))
 	}
 }
 
@@ -347,6 +370,7 @@ func (s *Server) work(p *pool) {
 
 func (s *Server) run(j job) {
 	defer s.inflight.Done()
+	defer j.conn.inflight.Add(-1)
 	start := time.Now()
 	resp := s.call(j)
 	metrics.MeasureSinceWithLabels(s.metrics.handle, start, j.route.labels)

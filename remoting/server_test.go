@@ -703,3 +703,51 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestServerMaxInflightPerConn(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	unblock := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{MaxInflightPerConn: 1}, func(s *Server) {
+		s.Handle(PullMessage, "", func(context.Context, *Conn, *Command) *Command {
+			entered <- struct{}{}
+			<-unblock
+			return NewResponse(PullNotFound, "")
+		})
+		s.Handle(HeartBeat, "", echo)
+	})
+	hog := dialRaw(t, addr)
+	hog.send(&Command{Code: PullMessage, Opaque: 1})
+	<-entered
+	hog.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := hog.read(); resp.Code != SystemBusy || resp.Opaque != 2 {
+		t.Fatalf("want SYSTEM_BUSY for the second request, got %+v", resp)
+	}
+	other := dialRaw(t, addr)
+	other.send(&Command{Code: HeartBeat, Opaque: 3})
+	if resp := other.read(); resp.Code != Success {
+		t.Fatalf("another connection was limited: %+v", resp)
+	}
+	close(unblock)
+	if resp := hog.read(); resp.Opaque != 1 || resp.Code != PullNotFound {
+		t.Fatalf("pull: %+v", resp)
+	}
+	hog.send(&Command{Code: HeartBeat, Opaque: 4})
+	if resp := hog.read(); resp.Code != Success {
+		t.Fatalf("limit not released: %+v", resp)
+	}
+}
+
+func TestServerMaxConns(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{MaxConns: 1}, func(s *Server) { s.Handle(HeartBeat, "", echo) })
+	first := dialRaw(t, addr)
+	first.send(&Command{Code: HeartBeat, Opaque: 1})
+	first.read()
+	second := dialRaw(t, addr)
+	if err := second.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("connection over the limit not closed: %v", err)
+	}
+	first.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := first.read(); resp.Code != Success {
+		t.Fatalf("first connection: %+v", resp)
+	}
+}
