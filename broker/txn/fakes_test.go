@@ -236,6 +236,12 @@ func (h *harness) start() {
 // does and returns the producer's view of the answer.
 func (h *harness) sendHalf(body string, queueID int32) (HalfSendResult, *message.Ext) {
 	h.t.Helper()
+	return h.sendHalfWithProps(body, queueID, nil)
+}
+
+// sendHalfWithProps is sendHalf with extra message properties.
+func (h *harness) sendHalfWithProps(body string, queueID int32, extra map[string]string) (HalfSendResult, *message.Ext) {
+	h.t.Helper()
 	msg := &message.Ext{
 		Message: message.Message{Topic: "Orders", Flag: 1, Body: []byte(body), Properties: map[string]string{
 			message.PropertyTransactionPrepared: "true",
@@ -247,6 +253,9 @@ func (h *harness) sendHalf(body string, queueID int32) (HalfSendResult, *message
 		SysFlag:       message.TransactionPreparedType,
 		BornTimestamp: h.clock.Now().UnixMilli(),
 		BornHost:      netip.MustParseAddrPort("10.9.9.9:1234"),
+	}
+	for k, v := range extra {
+		msg.Properties[k] = v
 	}
 	half, err := PrepareHalf(msg)
 	if err != nil {
