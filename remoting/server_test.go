@@ -598,30 +598,45 @@ func TestBodyPartsArriveAndReleaseOnce(t *testing.T) {
 	}
 }
 
-// Frames queued behind a stuck write are released exactly once when the
-// connection dies, and sends after the close release at once.
+// Frames in the writer's batch, in its queue and blocked in Send when the
+// connection dies are each released exactly once; sends after the close
+// release at once.
 func TestReleaseOnceWhenConnDies(t *testing.T) {
 	local, peer := net.Pipe() // synchronous: writes block until the peer reads
 	c := newConn(context.Background(), local, connOptions{
 		logger: hclog.NewNullLogger(), maxFrame: DefaultMaxFrameSize, idle: time.Hour,
 		version: DefaultVersion, dispatch: func(*Conn, *Command) {},
 	})
-	const frames = 20
+	// More frames than one batch plus the queue hold, so some senders block.
+	const frames = maxBatchFrames + writeQueueLen + 40
 	counts := make([]atomic.Int32, frames+1)
-	for i := range frames {
-		resp := &Command{Opaque: int32(i), BodyParts: [][]byte{[]byte("payload")}}
-		resp.Release = func() { counts[i].Add(1) }
-		if err := c.Send(resp); err != nil {
-			t.Fatal(err)
+	var queued atomic.Int32
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		var wg sync.WaitGroup
+		for i := range frames {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp := &Command{Opaque: int32(i), BodyParts: [][]byte{[]byte("payload")}}
+				resp.Release = func() { counts[i].Add(1) }
+				queued.Add(1)
+				_ = c.Send(resp) // may fail with ErrConnClosed once we close
+			}()
 		}
-	}
-	// Read one frame so at least one write completed, then kill the connection.
+		wg.Wait()
+	}()
+	// Read one frame so a write completed, wait until every sender has started,
+	// then kill the connection.
 	if _, err := ReadCommand(bufio.NewReader(peer), 0); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return queued.Load() == frames })
 	c.Close()
 	peer.Close()
 	<-c.Done()
+	<-sent
 	late := &Command{Release: func() { counts[frames].Add(1) }}
 	if err := c.Send(late); !errors.Is(err, ErrConnClosed) {
 		t.Fatalf("send after close: %v", err)
