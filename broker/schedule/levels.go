@@ -148,7 +148,7 @@ func isTransactionHalf(e *message.Ext) bool {
 	case message.TransactionCommitType:
 		return false
 	}
-	return e.Properties[message.PropertyTransactionPrepared] == "true"
+	return strings.EqualFold(e.Properties[message.PropertyTransactionPrepared], "true")
 }
 
 // ToDelayQueue is the send-path transform of a delayed message. When e has
