@@ -92,6 +92,12 @@ type RouteTable struct {
 	groups   map[string]*brokerGroup         // brokerName -> group
 	clusters map[string]map[string]struct{}  // cluster -> brokerNames
 	live     map[liveKey]*liveBroker
+
+	// routeJSON caches encoded routes: clients ask for the same routes every 30 s
+	// and the answer changes only when a route-relevant mutation clears the cache
+	// (under mu's write lock). Filled under mu's read lock, hence its own mutex.
+	cacheMu   sync.Mutex
+	routeJSON map[string][]byte
 }
 
 // NewRouteTable returns an empty table whose brokers expire after defaultTimeout
@@ -103,7 +109,15 @@ func NewRouteTable(defaultTimeout time.Duration) *RouteTable {
 		groups:         make(map[string]*brokerGroup),
 		clusters:       make(map[string]map[string]struct{}),
 		live:           make(map[liveKey]*liveBroker),
+		routeJSON:      make(map[string][]byte),
 	}
+}
+
+// routesChangedLocked drops the encoded routes; the caller holds mu for writing.
+func (t *RouteTable) routesChangedLocked() {
+	t.cacheMu.Lock()
+	clear(t.routeJSON)
+	t.cacheMu.Unlock()
 }
 
 // Register applies a broker registration (the rules are in the package doc). A
@@ -144,7 +158,9 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		}
 	}
 
-	// Accepted: from here on the registration is applied.
+	// Accepted: from here on the registration is applied; dirty records whether
+	// any route can have changed.
+	dirty := false
 	names := t.clusters[r.ClusterName]
 	if names == nil {
 		names = make(map[string]struct{})
@@ -154,19 +170,28 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	if group == nil {
 		group = &brokerGroup{cluster: r.ClusterName, addrs: make(map[int64]string)}
 		t.groups[r.BrokerName] = group
+		dirty = true
 	}
-	group.enableActingMaster = r.EnableActingMaster
-	if r.ZoneName != "" {
+	if group.enableActingMaster != r.EnableActingMaster {
+		group.enableActingMaster = r.EnableActingMaster
+		dirty = true
+	}
+	if r.ZoneName != "" && r.ZoneName != group.zoneName {
 		group.zoneName = r.ZoneName
+		dirty = true
 	}
 	// One address holds one brokerId: a node that changed role leaves its old id.
 	for id, addr := range group.addrs {
 		if addr == r.BrokerAddr && id != r.BrokerID {
 			delete(group.addrs, id)
+			dirty = true
 		}
 	}
 	oldAddr := group.addrs[r.BrokerID]
-	group.addrs[r.BrokerID] = r.BrokerAddr
+	if oldAddr != r.BrokerAddr {
+		group.addrs[r.BrokerID] = r.BrokerAddr
+		dirty = true
+	}
 
 	// Topic queues come from the master. While a group has no master, a member's
 	// table is used instead: Raft replicates topic configs, so every member's
@@ -176,7 +201,11 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		changed := prev == nil || prev.dataVersion != r.DataVersion || oldAddr != r.BrokerAddr
 		if changed {
 			t.replaceTopicsLocked(r.BrokerName, r.Topics)
+			dirty = true
 		}
+	}
+	if dirty {
+		t.routesChangedLocked()
 	}
 
 	timeout := r.HeartbeatTimeout
@@ -267,6 +296,7 @@ func (t *RouteTable) removeLocked(key liveKey) bool {
 		return false
 	}
 	delete(t.live, key)
+	t.routesChangedLocked()
 	group := t.groups[lb.brokerName]
 	if group == nil {
 		return true
@@ -371,6 +401,38 @@ func (t *RouteTable) QueryDataVersion(cluster, addr string, dv DataVersion, now 
 func (t *RouteTable) TopicRoute(topic string) (*TopicRouteData, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.topicRouteLocked(topic)
+}
+
+// TopicRouteJSON returns the route of topic encoded as GET_ROUTEINFO_BY_TOPIC's
+// body, or false when no live group serves it. The bytes are shared: callers
+// must not modify them.
+func (t *RouteTable) TopicRouteJSON(topic string) ([]byte, bool, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	t.cacheMu.Lock()
+	b, ok := t.routeJSON[topic]
+	t.cacheMu.Unlock()
+	if ok {
+		return b, true, nil
+	}
+	rd, ok := t.topicRouteLocked(topic)
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := marshalCompact(rd)
+	if err != nil {
+		return nil, false, err
+	}
+	// Holding the read lock, no mutation can have cleared the cache since rd
+	// was read, so b is current.
+	t.cacheMu.Lock()
+	t.routeJSON[topic] = b
+	t.cacheMu.Unlock()
+	return b, true, nil
+}
+
+func (t *RouteTable) topicRouteLocked(topic string) (*TopicRouteData, bool) {
 	byBroker := t.topics[topic]
 	if len(byBroker) == 0 {
 		return nil, false
@@ -464,6 +526,7 @@ func (t *RouteTable) DeleteTopic(topic, cluster string) bool {
 	if !ok {
 		return false
 	}
+	t.routesChangedLocked()
 	if cluster == "" {
 		delete(t.topics, topic)
 		return true
@@ -507,6 +570,9 @@ func (t *RouteTable) changePerm(brokerName string, f func(int32) int32) int {
 			byBroker[brokerName] = qd
 			n++
 		}
+	}
+	if n > 0 {
+		t.routesChangedLocked()
 	}
 	return n
 }

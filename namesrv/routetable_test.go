@@ -426,3 +426,59 @@ func TestQueryDataVersion(t *testing.T) {
 		t.Fatal("unknown broker not reported as changed")
 	}
 }
+
+// TestRouteJSONCacheTracksMutations checks after every kind of mutation that the
+// cached route bytes equal a fresh encoding of the table's route.
+func TestRouteJSONCacheTracksMutations(t *testing.T) {
+	rt := NewRouteTable(time.Minute)
+	a, b := "10.0.0.1:10911", "10.0.0.2:10911"
+	check := func(step string) {
+		t.Helper()
+		for _, topic := range []string{"T", "U"} {
+			got, ok, err := rt.TopicRouteJSON(topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd, want := rt.TopicRoute(topic)
+			if ok != want {
+				t.Fatalf("%s: %s cached found=%v, table found=%v", step, topic, ok, want)
+			}
+			if !ok {
+				continue
+			}
+			fresh, _ := marshalCompact(rd)
+			if string(got) != string(fresh) {
+				t.Fatalf("%s: %s cached\n%s\nfresh\n%s", step, topic, got, fresh)
+			}
+		}
+	}
+	check("empty")
+	mustRegister(t, rt, reg(a, 0, 1, topics("T", "U")), t0)
+	check("register master")
+	mustRegister(t, rt, reg(b, 1, 1, topics("T", "U")), t0)
+	check("register follower")
+	mustRegister(t, rt, reg(b, 0, 2, topics("T", "U")), t0)
+	check("new leader")
+	mustRegister(t, rt, reg(a, 1, 2, topics("T", "U")), t0)
+	check("old leader steps down")
+	r := reg(b, 0, 2, topics("T"))
+	r.DataVersion.Counter++
+	mustRegister(t, rt, r, t0)
+	check("topic table changed")
+	r.ZoneName = "z"
+	r.EnableActingMaster = true
+	mustRegister(t, rt, r, t0)
+	check("zone and acting master")
+	rt.WipeWritePerm("broker-a")
+	check("wipe")
+	rt.AddWritePerm("broker-a")
+	check("add perm")
+	rt.ConnClosed(r.Conn)
+	check("conn closed")
+	rt.DeleteTopic("T", "")
+	check("delete topic")
+	mustRegister(t, rt, reg(b, 0, 3, topics("T")), t0)
+	check("re-register")
+	rt.ScanExpired(t0.Add(time.Hour))
+	check("expiry")
+}

@@ -385,14 +385,28 @@ func (s *Server) handleGetRouteInfo(_ context.Context, _ *remoting.Conn, req *re
 	if topic == "" {
 		return errorResponse(remoting.InvalidParameter, "missing header field topic")
 	}
-	rd, ok := s.table.TopicRoute(topic)
-	if !ok {
+	notFound := func() *remoting.Command {
 		return errorResponse(remoting.TopicNotExist, "No topic route info in name server for the topic: %s", topic)
 	}
 	if conf, ok := s.kv.Get(NamespaceOrderTopicConfig, topic); ok {
+		rd, ok := s.table.TopicRoute(topic)
+		if !ok {
+			return notFound()
+		}
 		rd.OrderTopicConf = conf
+		return bodyResponse(rd)
 	}
-	return bodyResponse(rd)
+	b, ok, err := s.table.TopicRouteJSON(topic)
+	if err != nil {
+		return errorResponse(remoting.SystemError, "%v", err)
+	}
+	if !ok {
+		return notFound()
+	}
+	resp := success()
+	resp.Body = b
+	metrics.IncrCounter([]string{"namesrv", "route", "lookup"}, 1)
+	return resp
 }
 
 func bodyResponse(v any) *remoting.Command {
