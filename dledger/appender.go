@@ -118,7 +118,7 @@ func (a *appender) run() {
 // wait answers entries in order as raft applies them.
 func (a *appender) wait() {
 	for in := range a.pending {
-		err := in.fut.Error()
+		err := futureError(a.ctx, in.fut)
 		metrics.MeasureSince([]string{"dledger", "append", "commit_latency"}, in.start)
 		if err != nil {
 			a.answer(in.reqs, nil, mapRaftErr(err, a.notLeader))
@@ -166,5 +166,18 @@ func (a *appender) failQueued() {
 		default:
 			return
 		}
+	}
+}
+
+// futureError waits for fut, or for ctx: raft does not answer futures still
+// queued in its apply channel when it shuts down.
+func futureError(ctx context.Context, fut raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ErrClosed
 	}
 }

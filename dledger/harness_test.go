@@ -96,6 +96,13 @@ type testCluster struct {
 	nodes []*Node
 	metas []*testMeta
 	cut   map[[2]int]bool
+	mu    sync.Mutex // guards nodes against the load goroutines
+}
+
+func (c *testCluster) setNode(i int, n *Node) {
+	c.mu.Lock()
+	c.nodes[i] = n
+	c.mu.Unlock()
 }
 
 func newCluster(t *testing.T, n int, tcp bool) *testCluster {
@@ -124,7 +131,7 @@ func newCluster(t *testing.T, n int, tcp bool) *testCluster {
 	t.Cleanup(func() {
 		for i, n := range c.nodes {
 			if n != nil {
-				c.nodes[i] = nil
+				c.setNode(i, nil)
 				n.abandon()
 			}
 		}
@@ -179,7 +186,7 @@ func (c *testCluster) start(i int) {
 	if err != nil {
 		c.t.Fatalf("open n%d: %v", i, err)
 	}
-	c.nodes[i] = n
+	c.setNode(i, n)
 }
 
 // relink (re)connects every pair of in-memory transports not cut.
@@ -212,7 +219,7 @@ func (c *testCluster) isolate(i int, cut bool) {
 // crash stops node i as a crash would: no transfer, no checkpoint.
 func (c *testCluster) crash(i int) {
 	n := c.nodes[i]
-	c.nodes[i] = nil
+	c.setNode(i, nil)
 	n.abandon()
 	if c.tcp {
 		c.trans[i].(*raft.NetworkTransport).Close()
@@ -223,7 +230,7 @@ func (c *testCluster) crash(i int) {
 // stop closes node i cleanly.
 func (c *testCluster) stop(i int) {
 	n := c.nodes[i]
-	c.nodes[i] = nil
+	c.setNode(i, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Close(ctx); err != nil {
@@ -290,7 +297,7 @@ func (c *testCluster) converge() {
 			if want == 0 {
 				want = last
 			}
-			if last != want || n.raft.AppliedIndex() != last || n.fsm.applied.Load() == 0 {
+			if last != want || n.raft.AppliedIndex() != last || n.fsm.applied.Load() != lastFSMIndex(n) {
 				return false
 			}
 		}
@@ -418,6 +425,8 @@ func (g *loadGen) stop() {
 }
 
 func (c *testCluster) anyLeader() *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, n := range c.nodes {
 		if n != nil && n.IsLeader() {
 			return n
@@ -521,3 +530,19 @@ func isRetriable(err error) bool {
 }
 
 var _ = filepath.Join
+
+// lastFSMIndex is the index of the last entry the FSM sees (command or
+// configuration; raft keeps no-ops and barriers to itself).
+func lastFSMIndex(n *Node) uint64 {
+	last, _ := n.store.LastIndex()
+	for i := last; i > 0; i-- {
+		var l raft.Log
+		if n.store.GetLog(i, &l) != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
+}

@@ -383,17 +383,13 @@ func (n *Node) ProposeMeta(ctx context.Context, cmd []byte) (interface{}, error)
 // waitApply waits for a raft future, mapping leadership errors to
 // *NotLeaderError.
 func waitApply(ctx context.Context, fut raft.ApplyFuture, notLeader func() error) (interface{}, error) {
-	done := make(chan error, 1)
-	go func() { done <- fut.Error() }()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case err := <-done:
-		if err != nil {
-			return nil, mapRaftErr(err, notLeader)
+	if err := futureError(ctx, fut); err != nil {
+		if err == ErrClosed && ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return fut.Response(), nil
+		return nil, mapRaftErr(err, notLeader)
 	}
+	return fut.Response(), nil
 }
 
 func mapRaftErr(err error, notLeader func() error) error {
