@@ -52,9 +52,10 @@
 // memory (pending, keyed by half-queue offset, each ~100 bytes, bounded by
 // MaxPending) and reads each half once. That keeps the offsets the producer
 // got at send time valid for the whole life of the transaction (RocketMQ's
-// re-appended copies have new offsets, which lets a late END_TRANSACTION and
-// a check answer both commit), and it lets the scan cursor skip resolved
-// halves without re-reading them.
+// re-appended copies get new offsets, so an END_TRANSACTION naming the
+// original and a check answer naming a copy both identify one transaction
+// and must be reconciled), and it lets the scan cursor skip resolved halves
+// without re-reading them.
 //
 // The replicated Progress is a checkpoint: all halves below HalfOffset are
 // resolved and all ops of later halves lie at or above OpOffset. A new leader
