@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -175,6 +176,7 @@ func (c *Client) conn(ctx context.Context, addr string) (*Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(dialCtx, "tcp", addr)
 	if err != nil {
+		metrics.IncrCounter([]string{"remoting", "client", "dial_errors"}, 1)
 		return nil, fmt.Errorf("remoting: dial %s: %w", addr, err)
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
@@ -182,6 +184,7 @@ func (c *Client) conn(ctx context.Context, addr string) (*Conn, error) {
 	}
 	conn := newConn(c.ctx, nc, connOptions{
 		id:       c.nextID.Add(1),
+		side:     "client",
 		logger:   c.logger.With("addr", addr),
 		maxFrame: c.cfg.MaxFrameSize,
 		idle:     c.cfg.IdleTimeout,

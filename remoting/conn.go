@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -36,6 +37,7 @@ const (
 // responses are matched by opaque to the calls made with Invoke.
 type Conn struct {
 	id       uint64
+	side     string // "server" or "client", for metric names
 	nc       net.Conn
 	logger   hclog.Logger
 	maxFrame int
@@ -74,6 +76,7 @@ type pendingCall struct {
 
 type connOptions struct {
 	id       uint64
+	side     string
 	logger   hclog.Logger
 	maxFrame int
 	idle     time.Duration
@@ -86,6 +89,7 @@ func newConn(parent context.Context, nc net.Conn, o connOptions) *Conn {
 	ctx, cancel := context.WithCancel(parent)
 	c := &Conn{
 		id:       o.id,
+		side:     o.side,
 		nc:       nc,
 		logger:   o.logger,
 		maxFrame: o.maxFrame,
@@ -408,8 +412,10 @@ func (c *Conn) logReadError(err error) {
 	switch {
 	case c.isClosed():
 	case errors.As(err, &fe):
+		metrics.IncrCounter([]string{"remoting", c.side, "bad_frames"}, 1)
 		c.logger.Warn("closing connection after a bad frame", "remote", c.RemoteAddr(), "error", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		metrics.IncrCounter([]string{"remoting", c.side, "idle_closes"}, 1)
 		c.logger.Debug("closing idle connection", "remote", c.RemoteAddr(), "idle", c.idle)
 	case errors.Is(err, io.EOF):
 		c.logger.Trace("connection closed by peer", "remote", c.RemoteAddr())

@@ -277,6 +277,7 @@ func (s *Server) accept(nc net.Conn) {
 	ready := make(chan struct{})
 	c := newConn(s.ctx, nc, connOptions{
 		id:       s.nextID.Add(1),
+		side:     "server",
 		logger:   s.logger,
 		maxFrame: s.cfg.MaxFrameSize,
 		idle:     s.cfg.IdleTimeout,
