@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/armon/go-metrics"
@@ -35,10 +36,11 @@ type ServerConfig struct {
 // DefaultPool is the name of the pool used when Handle is given pool "".
 const DefaultPool = "default"
 
-// Default pool size: enough workers that short blocking handlers overlap.
-const (
-	defaultPoolQueue = 4096
-)
+// defaultPoolQueue absorbs bursts before a pool answers SystemBusy.
+const defaultPoolQueue = 4096
+
+// defaultPoolWorkers: enough workers that short blocking handlers overlap.
+func defaultPoolWorkers() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
 
 // Server accepts remoting connections and dispatches their requests to handlers
 // running on bounded worker pools.
@@ -132,7 +134,7 @@ func NewServer(cfg ServerConfig) *Server {
 		serveDone: make(chan struct{}),
 		stopPools: make(chan struct{}),
 	}
-	s.AddPool(DefaultPool, max(16, 4*runtime.GOMAXPROCS(0)), defaultPoolQueue)
+	s.AddPool(DefaultPool, defaultPoolWorkers(), defaultPoolQueue)
 	s.fallback = &route{
 		handler: unsupported,
 		pool:    s.pools[DefaultPool],
@@ -178,7 +180,7 @@ func (s *Server) Handle(code int32, poolName string, h Handler) {
 	p, ok := s.pools[poolName]
 	s.mu.RUnlock()
 	if !ok {
-		s.AddPool(poolName, max(16, 4*runtime.GOMAXPROCS(0)), defaultPoolQueue)
+		s.AddPool(poolName, defaultPoolWorkers(), defaultPoolQueue)
 		s.mu.RLock()
 		p = s.pools[poolName]
 		s.mu.RUnlock()
@@ -234,9 +236,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Temporary failures (e.g. EMFILE surfaces as such): back off and retry.
+			if isTemporaryAcceptError(err) {
+				// Out of file descriptors or an aborted handshake: back off and retry.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.logger.Warn("accept failed, retrying", "error", err, "backoff", backoff)
 				select {
@@ -251,6 +252,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		s.accept(nc)
 	}
+}
+
+func isTemporaryAcceptError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 func (s *Server) accept(nc net.Conn) {

@@ -766,3 +766,52 @@ func TestServerMaxConns(t *testing.T) {
 		t.Fatalf("first connection: %+v", resp)
 	}
 }
+
+// flakyListener fails its first Accept calls with errs, then delegates.
+type flakyListener struct {
+	net.Listener
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emfile := &net.OpError{Op: "accept", Net: "tcp", Err: syscallEMFILE}
+	startServerOn(t, &flakyListener{Listener: ln, errs: []error{emfile, emfile}}, ServerConfig{},
+		func(s *Server) { s.Handle(HeartBeat, "", echo) })
+	c := newTestClient(t, ClientConfig{})
+	if _, err := c.Invoke(testCtx(t), ln.Addr().String(), NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeReturnsPermanentAcceptError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	broken := errors.New("listener broken")
+	s := NewServer(ServerConfig{Logger: testLogger(t)})
+	if err := s.Serve(&flakyListener{Listener: ln, errs: []error{broken}}); !errors.Is(err, broken) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if err := s.Shutdown(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}

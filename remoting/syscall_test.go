@@ -2,5 +2,8 @@ package remoting
 
 import "syscall"
 
-// syscallReset: a server closing with unread bytes may reset the connection.
-const syscallReset = syscall.ECONNRESET
+const (
+	// syscallReset: a server closing with unread bytes may reset the connection.
+	syscallReset  = syscall.ECONNRESET
+	syscallEMFILE = syscall.EMFILE
+)
