@@ -1,20 +1,3 @@
-// Package remoting owns the RocketMQ "remoting" TCP protocol: the frame codec for
-// both header serializations (JSON and the binary ROCKETMQ format, PROTOCOL.md §1),
-// the request and response codes, a multiplexing server (one reader and one writer
-// goroutine per connection, per-code bounded worker pools that answer SYSTEM_BUSY
-// when full, server-initiated requests with their own opaque table) and a client
-// (one multiplexed connection per address, sync/async/oneway calls, reconnect on
-// demand).
-//
-// Choices that differ from or refine the design notes:
-//   - extFields values are decoded tolerantly: numbers, booleans and even nested
-//     JSON are accepted and kept as their JSON text, so sloppy clients still work;
-//     output values are always JSON strings (gotcha G1).
-//   - Responses mirror the serialize type of the request (PROTOCOL.md §1.1 allows
-//     either); the official clients decode both.
-//   - The frame reader never trusts a length: the frame buffer grows as bytes
-//     actually arrive, so a peer announcing a 16 MiB frame and sending 10 bytes
-//     costs no 16 MiB allocation.
 package remoting
 
 import (
