@@ -62,7 +62,8 @@ type crashImage struct {
 	allowEmpty bool   // a reset may legitimately drop everything
 	appendOp   bool   // bytes past the durable end may be torn (in-flight appends)
 	prevDir    string // for truncate-after-zero: the image before zeroing began
-	headMoves  bool   // retention: the first index may be anywhere in [before.first, after.first]
+	headMoves  bool   // retention: the first index may be anywhere in [before.first, maxFirst]
+	maxFirst   uint64
 }
 
 type crashRecorder struct {
@@ -80,7 +81,11 @@ func (r *crashRecorder) at(point string) {
 	img := r.cur
 	img.point = point
 	img.dir = filepath.Join(r.base, fmt.Sprintf("img%03d", len(r.images)))
-	img.appendOp = img.appendOp && point != "seal-before-sidecar"
+	if point == "seal-before-sidecar" {
+		// Taken by the background sealer, concurrently with any operation.
+		img.appendOp = false
+		img.headMoves, img.maxFirst = true, ^uint64(0)
+	}
 	if point == "truncate-after-zero" && len(r.images) > 0 {
 		img.prevDir = r.images[len(r.images)-1].dir
 	}
@@ -103,8 +108,8 @@ func (r *crashRecorder) setOp(before, after logModel, durable uint64, durableEnd
 // always give a prefix of the log before or after the interrupted operation
 // and keep every acked (fsynced) record.
 func TestCrashMatrix(t *testing.T) {
-	src := t.TempDir()
-	rec := &crashRecorder{t: t, base: t.TempDir(), src: src}
+	src := memTempDir(t)
+	rec := &crashRecorder{t: t, base: memTempDir(t), src: src}
 	opts := testOpts(src)
 	s := mustOpen(t, opts)
 	s.crashPoint = rec.at
@@ -168,12 +173,14 @@ func TestCrashMatrix(t *testing.T) {
 	}
 	model.first = first
 	after = model.clone()
+	rec.mu.Lock()
 	for i := range rec.images {
 		if rec.images[i].point == "retention-after-checkpoint" {
 			rec.images[i].after = after
-			rec.images[i].headMoves = true
+			rec.images[i].headMoves, rec.images[i].maxFirst = true, after.first
 		}
 	}
+	rec.mu.Unlock()
 
 	// Reset: intent, then the wipe, then appends at the reset position.
 	resetPos := (s.WriteEnd()/testSeg+3)*testSeg + 512
@@ -213,7 +220,7 @@ func TestCrashMatrix(t *testing.T) {
 			variants = append(variants, "torn-zeroing")
 		}
 		for _, variant := range variants {
-			dir := filepath.Join(t.TempDir(), "v")
+			dir := filepath.Join(memTempDir(t), "v")
 			copyDir(t, img.dir, dir)
 			damage(t, dir, variant, img, int64(i))
 			verifyRecovered(t, fmt.Sprintf("image %d (%s, %s)", i, img.point, variant), dir, img)
@@ -327,7 +334,7 @@ func verifyRecovered(t *testing.T, name, dir string, img crashImage) {
 		if first == 0 {
 			return true
 		}
-		if last > m.last || first < m.first || (first != m.first && !(img.headMoves && first <= img.after.first)) {
+		if last > m.last || first < m.first || (first != m.first && !(img.headMoves && first <= img.maxFirst)) {
 			return false
 		}
 		for i := first; i <= last; i++ {

@@ -148,3 +148,19 @@ func copyDir(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// memTempDir returns a temporary directory on tmpfs when available, so
+// tests that open thousands of crash images are not bound by fsync latency.
+// Crash semantics are simulated by copying files, so the file system does
+// not matter for what they check.
+func memTempDir(t testing.TB) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "commitlog-test-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}

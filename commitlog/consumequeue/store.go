@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -153,7 +154,10 @@ func (s *Store) flushLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Flush(); err != nil {
+			start := time.Now()
+			err := s.Flush()
+			metrics.MeasureSince([]string{"consumequeue", "flush"}, start)
+			if err != nil {
 				s.log.Error("consume queue flush failed", "error", err)
 			}
 		}

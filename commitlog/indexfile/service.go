@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -193,7 +194,10 @@ func (s *Service) flushLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Flush(); err != nil {
+			start := time.Now()
+			err := s.Flush()
+			metrics.MeasureSince([]string{"indexfile", "flush"}, start)
+			if err != nil {
 				s.log.Error("index flush failed", "error", err)
 			}
 		}
