@@ -161,6 +161,11 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	// Accepted: from here on the registration is applied; dirty records whether
 	// any route can have changed.
 	dirty := false
+	if prev != nil && prev.brokerName != r.BrokerName {
+		// The address moved to another group: it leaves the old one.
+		t.dropAddrLocked(prev.brokerName, r.BrokerAddr)
+		group = t.groups[r.BrokerName]
+	}
 	names := t.clusters[r.ClusterName]
 	if names == nil {
 		names = make(map[string]struct{})
@@ -296,33 +301,39 @@ func (t *RouteTable) removeLocked(key liveKey) bool {
 		return false
 	}
 	delete(t.live, key)
+	t.dropAddrLocked(lb.brokerName, key.addr)
+	return true
+}
+
+// dropAddrLocked removes addr from group brokerName; a group left without
+// addresses goes, with its cluster membership and its topic queues.
+func (t *RouteTable) dropAddrLocked(brokerName, addr string) {
 	t.routesChangedLocked()
-	group := t.groups[lb.brokerName]
+	group := t.groups[brokerName]
 	if group == nil {
-		return true
+		return
 	}
-	for id, addr := range group.addrs {
-		if addr == key.addr {
+	for id, a := range group.addrs {
+		if a == addr {
 			delete(group.addrs, id)
 		}
 	}
 	if len(group.addrs) > 0 {
-		return true
+		return
 	}
-	delete(t.groups, lb.brokerName)
+	delete(t.groups, brokerName)
 	if names := t.clusters[group.cluster]; names != nil {
-		delete(names, lb.brokerName)
+		delete(names, brokerName)
 		if len(names) == 0 {
 			delete(t.clusters, group.cluster)
 		}
 	}
 	for name, byBroker := range t.topics {
-		delete(byBroker, lb.brokerName)
+		delete(byBroker, brokerName)
 		if len(byBroker) == 0 {
 			delete(t.topics, name)
 		}
 	}
-	return true
 }
 
 // ConnClosed removes every broker that registered over conn and returns their

@@ -482,3 +482,22 @@ func TestRouteJSONCacheTracksMutations(t *testing.T) {
 	rt.ScanExpired(t0.Add(time.Hour))
 	check("expiry")
 }
+
+func TestAddressMovesToAnotherGroup(t *testing.T) {
+	rt := NewRouteTable(time.Minute)
+	a := "10.0.0.1:10911"
+	mustRegister(t, rt, reg(a, 0, 1, topics("T")), t0)
+	r := reg(a, 0, 1, topics("U"))
+	r.BrokerName = "broker-b"
+	mustRegister(t, rt, r, t0)
+	ci := rt.ClusterInfo()
+	if _, ok := ci.BrokerAddrTable["broker-a"]; ok {
+		t.Fatalf("old group kept the moved address: %+v", ci)
+	}
+	if _, ok := rt.TopicRoute("T"); ok {
+		t.Fatal("old group's topic survived")
+	}
+	if got := addrsOf(t, rt, "U"); !reflect.DeepEqual(got, map[int64]string{0: a}) {
+		t.Fatalf("addrs %v", got)
+	}
+}

@@ -454,7 +454,9 @@ func (s *Server) handlePutKV(_ context.Context, _ *remoting.Conn, req *remoting.
 	if _, ok := req.ExtFields["value"]; !ok {
 		return errorResponse(remoting.InvalidParameter, "missing header field value")
 	}
-	s.kv.Put(f[0], f[1], req.Ext("value"))
+	if err := s.kv.Put(f[0], f[1], req.Ext("value")); err != nil {
+		return errorResponse(remoting.SystemError, "put kv config: %v", err)
+	}
 	return success()
 }
 
