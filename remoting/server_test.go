@@ -815,3 +815,41 @@ func TestServeReturnsPermanentAcceptError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClientIdleTimeoutClosesAndRedials(t *testing.T) {
+	var opens, closes atomic.Int32
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", echo)
+		s.OnConnect(func(*Conn) { opens.Add(1) })
+		s.OnClose(func(*Conn) { closes.Add(1) })
+	})
+	c := newTestClient(t, ClientConfig{IdleTimeout: 100 * time.Millisecond})
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return closes.Load() == 1 }) // the client gave up the silent connection
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if opens.Load() != 2 {
+		t.Fatalf("%d connections opened, want 2", opens.Load())
+	}
+}
+
+func TestClientHandlerPanicAnswersSystemError(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(_ context.Context, c *Conn, _ *Command) *Command {
+			conns <- c
+			return NewResponse(Success, "")
+		})
+	})
+	c := newTestClient(t, ClientConfig{Handler: func(context.Context, *Conn, *Command) *Command { panic("client boom") }})
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (<-conns).Invoke(testCtx(t), NewRequest(GetConsumerRunningInfo, nil, nil))
+	if err != nil || resp.Code != SystemError || !strings.Contains(resp.Remark, "client boom") {
+		t.Fatalf("got %v %+v", err, resp)
+	}
+}
