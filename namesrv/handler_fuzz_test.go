@@ -1,0 +1,63 @@
+package namesrv
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// FuzzRegisterBrokerRequest drives the REGISTER_BROKER handler with arbitrary
+// header fields and bodies. Whatever it accepts must yield routes whose JSON
+// the Go client's brokerAddrs parser reads back exactly.
+func FuzzRegisterBrokerRequest(f *testing.F) {
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", []byte(registerBodyJava))
+	f.Add("b", "[::1]:1", "3", "c", []byte(`{}`))
+	f.Add("b", "host:99999", "-1", "c", []byte(``))
+	f.Add("b c", "a,b:1", "x", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
+	f.Fuzz(func(t *testing.T, brokerName, brokerAddr, brokerID, cluster string, body []byte) {
+		srv := New(Config{})
+		req := remoting.NewRequest(remoting.RegisterBroker, map[string]string{
+			"brokerName": brokerName, "brokerAddr": brokerAddr, "brokerId": brokerID, "clusterName": cluster,
+		}, body)
+		resp := srv.handleRegisterBroker(context.Background(), nil, req)
+		if resp == nil {
+			t.Fatal("no response")
+		}
+		if resp.Code != remoting.Success {
+			if resp.Remark == "" {
+				t.Fatalf("error code %d without a remark", resp.Code)
+			}
+			if len(srv.Table().ClusterInfo().BrokerAddrTable) != 0 {
+				t.Fatal("refused registration changed the table")
+			}
+			return
+		}
+		for _, topic := range srv.Table().AllTopics() {
+			b, ok, err := srv.Table().TopicRouteJSON(topic)
+			if !ok || err != nil {
+				t.Fatalf("topic %q listed without a route: %v", topic, err)
+			}
+			var raw struct {
+				BrokerDatas []struct {
+					BrokerAddrs json.RawMessage `json:"brokerAddrs"`
+				} `json:"brokerDatas"`
+				QueueDatas []QueueData `json:"queueDatas"`
+			}
+			if err := json.Unmarshal(b, &raw); err != nil || raw.QueueDatas == nil || len(raw.BrokerDatas) == 0 {
+				t.Fatalf("route %s: %v", b, err)
+			}
+			got := goClientBrokerAddrs(string(raw.BrokerDatas[0].BrokerAddrs))
+			var want map[int64]string
+			rd, _ := srv.Table().TopicRoute(topic)
+			want = rd.BrokerDatas[0].BrokerAddrs
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Go client would read %v from %s, want %v", got, raw.BrokerDatas[0].BrokerAddrs, want)
+			}
+		}
+		srv.Table().ScanExpired(time.Now().Add(time.Hour))
+	})
+}
