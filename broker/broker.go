@@ -336,7 +336,11 @@ func (b *Broker) ensureSystemTopics() {
 }
 
 func (b *Broker) onConnClose(c *remoting.Conn) {
-	changed := b.clients.connClosed(c.ID())
+	changed, ids := b.clients.connClosed(c.ID())
+	// A Go client has one connection per broker: its rebalance locks go with it.
+	for _, id := range ids {
+		b.locks.DropClient(id)
+	}
 	b.notifyConsumers(changed)
 }
 

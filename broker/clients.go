@@ -176,9 +176,22 @@ func (r *clientRegistry) remove(pred func(id uint64, ch *clientChannel) bool) (c
 	return changed
 }
 
-// connClosed drops every channel of a closed connection.
-func (r *clientRegistry) connClosed(connID uint64) []string {
-	return r.remove(func(id uint64, _ *clientChannel) bool { return id == connID })
+// connClosed drops every channel of a closed connection. It returns the
+// consumer groups whose client ids changed and the client ids that were
+// heard on that connection.
+func (r *clientRegistry) connClosed(connID uint64) (changed, clientIDs []string) {
+	seen := map[string]bool{}
+	changed = r.remove(func(id uint64, ch *clientChannel) bool {
+		if id != connID {
+			return false
+		}
+		if !seen[ch.clientID] {
+			seen[ch.clientID] = true
+			clientIDs = append(clientIDs, ch.clientID)
+		}
+		return true
+	})
+	return changed, clientIDs
 }
 
 // expire drops channels without a heartbeat for maxIdle.

@@ -39,7 +39,10 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 		r := newClientRegistry(nil)
 		r.heartbeat(nil, 1, hb)
-		r.connClosed(1)
+		_, gone := r.connClosed(1)
+		if len(gone) > 1 || (len(gone) == 1 && gone[0] != hb.ClientID) {
+			t.Fatalf("closed connection's clients %v, want [%s]", gone, hb.ClientID)
+		}
 		if ids := r.consumerIDs("g"); len(ids) != 0 {
 			t.Fatalf("ids left after close: %v", ids)
 		}
