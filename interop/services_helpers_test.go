@@ -1,0 +1,248 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/raftmq/raftmq/client/admin"
+	"github.com/raftmq/raftmq/interop/internal/harness"
+)
+
+// Helpers of services_test.go. Every name starts with svc so that they never
+// collide with the broker tests' helpers in the same package.
+
+// svcDelayLevels makes every delay level 1 s: the delayed-message test uses
+// level 1 (1 s, as by default) and consumer retries (level 3 + reconsumeTimes)
+// come back after 1 s instead of 10 s and more.
+const svcDelayLevels = "1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s"
+
+// svcServer is a `raftmq standalone` child process.
+type svcServer struct {
+	proc        *harness.Process
+	namesrvAddr string
+	brokerAddr  string
+}
+
+// svcStartStandalone starts `raftmq standalone` on free loopback ports with
+// short delay levels and a small commit-log segment, plus extra broker.conf
+// flags, and waits for its ready line (the single-node group has elected
+// itself by then).
+func svcStartStandalone(t *testing.T, extra ...string) *svcServer {
+	t.Helper()
+	nsAddr, brAddr, raftAddr := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	store := t.TempDir()
+	p := harness.Start(t, "standalone", harness.Options{
+		Addr: brAddr,
+		Args: func(addr string) []string {
+			return append([]string{
+				"-storePathRootDir", store,
+				"-namesrvListen", nsAddr, "-listen", addr,
+				"-dLegerPeers", "n0-" + raftAddr,
+				"-mappedFileSizeCommitLog", "67108864",
+				"-messageDelayLevel", svcDelayLevels,
+				"-logLevel", "warn",
+			}, extra...)
+		},
+	})
+	svcWaitFor(t, 60*time.Second, "standalone ready line", func() bool {
+		return strings.Contains(p.Log(), "raftmq standalone ready")
+	})
+	return &svcServer{proc: p, namesrvAddr: nsAddr, brokerAddr: brAddr}
+}
+
+// svcWaitFor polls cond every 50 ms until it holds; the test fails after timeout.
+func svcWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// svcEventually polls check every 50 ms until it returns nil; the test fails
+// after timeout with the last error.
+func svcEventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// svcName returns a unique topic or group name with the given prefix.
+func svcName(prefix string) string {
+	return fmt.Sprintf("Svc%s_%d_%d", prefix, time.Now().UnixNano()%1e9, instanceSeq.Add(1))
+}
+
+// svcSyncProducer is the part of the official producer the tests use.
+type svcSyncProducer interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}
+
+// svcNewProducer starts an official default producer against s.
+func svcNewProducer(t *testing.T, s *svcServer) svcSyncProducer {
+	t.Helper()
+	p, err := producer.NewDefaultProducer(
+		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
+		producer.WithGroupName(svcName("pg")),
+		producer.WithInstanceName(svcName("p")),
+		producer.WithRetry(2),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown() })
+	return p
+}
+
+// svcSend sends m synchronously and requires SEND_OK with an offsetMsgId.
+func svcSend(t *testing.T, p svcSyncProducer, m *primitive.Message) *primitive.SendResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := p.SendSync(ctx, m)
+	if err != nil {
+		t.Fatalf("send %q to %s: %v", m.Body, m.Topic, err)
+	}
+	if r.Status != primitive.SendOK || r.OffsetMsgID == "" {
+		t.Fatalf("send %q to %s: %+v", m.Body, m.Topic, r)
+	}
+	return r
+}
+
+// svcDelivery is one call of a consumer's callback for one message.
+type svcDelivery struct {
+	at  time.Time // when the callback saw it
+	msg *primitive.MessageExt
+}
+
+// svcRecorder records deliveries by body and decides the consume result.
+type svcRecorder struct {
+	mu    sync.Mutex
+	byKey map[string][]svcDelivery
+	// result decides the answer for a message given how many times its body
+	// was delivered before (0 the first time); nil means success.
+	result func(m *primitive.MessageExt, before int) consumer.ConsumeResult
+}
+
+func newSvcRecorder(result func(m *primitive.MessageExt, before int) consumer.ConsumeResult) *svcRecorder {
+	return &svcRecorder{byKey: map[string][]svcDelivery{}, result: result}
+}
+
+func (r *svcRecorder) consume(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := consumer.ConsumeSuccess
+	for _, m := range msgs {
+		b := string(m.Body)
+		before := len(r.byKey[b])
+		r.byKey[b] = append(r.byKey[b], svcDelivery{at: now, msg: m})
+		if r.result != nil {
+			if v := r.result(m, before); v != consumer.ConsumeSuccess {
+				res = v
+			}
+		}
+	}
+	return res, nil
+}
+
+// deliveries returns a copy of the deliveries of body.
+func (r *svcRecorder) deliveries(body string) []svcDelivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]svcDelivery(nil), r.byKey[body]...)
+}
+
+// bodies returns every body delivered at least once.
+func (r *svcRecorder) bodies() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.byKey))
+	for b := range r.byKey {
+		out = append(out, b)
+	}
+	return out
+}
+
+// waitDeliveries waits until body was delivered at least n times and returns
+// its deliveries.
+func (r *svcRecorder) waitDeliveries(t *testing.T, body string, n int, timeout time.Duration) []svcDelivery {
+	t.Helper()
+	svcWaitFor(t, timeout, fmt.Sprintf("%d deliveries of %q", n, body), func() bool {
+		return len(r.deliveries(body)) >= n
+	})
+	return r.deliveries(body)
+}
+
+// svcStartConsumer starts an official push consumer (clustering, from the
+// first offset) of group on topic whose callback is rec.
+func svcStartConsumer(t *testing.T, s *svcServer, group, topic string, rec *svcRecorder, opts ...consumer.Option) {
+	t.Helper()
+	base := []consumer.Option{
+		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
+		consumer.WithGroupName(group),
+		consumer.WithInstance(svcName("c")),
+		consumer.WithConsumerModel(consumer.Clustering),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	}
+	pc, err := consumer.NewPushConsumer(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}, rec.consume); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Shutdown() })
+}
+
+// svcAdmin returns raftmq's own admin client for s.
+func svcAdmin(t *testing.T, s *svcServer) *admin.Client {
+	t.Helper()
+	a, err := admin.New([]string{s.namesrvAddr}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// svcTopicMessages sums the max offsets of a topic's queues: how many
+// messages it holds, as nothing is deleted during a test.
+func svcTopicMessages(a *admin.Client, topic string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := a.TopicStatus(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, q := range st {
+		n += q.MaxOffset
+	}
+	return n, nil
+}

@@ -1,0 +1,393 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+)
+
+// End-to-end tests of the broker's services (transactions, delayed messages,
+// consumer retry and dead-letter queue, query by key and view by id) with the
+// official Go client, unchanged, against `raftmq standalone`. Each test runs
+// its own standalone process, in parallel with the others: the transaction
+// check test waits for the broker's check round and dominates the runtime.
+
+// svcTxnListener answers the official transaction producer: the local
+// transaction's outcome is chosen by the body's prefix ("commit-",
+// "rollback-", "unknown-"); a broker check answers Commit and is recorded.
+type svcTxnListener struct {
+	mu      sync.Mutex
+	checked map[string]int // body -> CheckLocalTransaction calls
+}
+
+func (l *svcTxnListener) ExecuteLocalTransaction(m *primitive.Message) primitive.LocalTransactionState {
+	switch b := string(m.Body); {
+	case strings.HasPrefix(b, "commit-"):
+		return primitive.CommitMessageState
+	case strings.HasPrefix(b, "rollback-"):
+		return primitive.RollbackMessageState
+	default:
+		return primitive.UnkonwnState
+	}
+}
+
+func (l *svcTxnListener) CheckLocalTransaction(m *primitive.MessageExt) primitive.LocalTransactionState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checked[string(m.Body)]++
+	return primitive.CommitMessageState
+}
+
+func (l *svcTxnListener) checks(body string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.checked[body]
+}
+
+// TestServicesTransactions: a local transaction that commits is consumed, one
+// that rolls back is never stored in the topic, and one left unknown is
+// checked back by the broker (CHECK_TRANSACTION_STATE), committed by the
+// check's answer and then consumed.
+//
+// The broker's check period is not configurable yet (transactionCheckInterval
+// is accepted and ignored; transactionTimeOut is an unknown key), so the
+// check arrives after the built-in 30 s interval. The flags are passed anyway
+// so that the test speeds up once the broker honours them.
+func TestServicesTransactions(t *testing.T) {
+	t.Parallel()
+	s := svcStartStandalone(t, "-transactionCheckInterval", "1000", "-transactionTimeOut", "1000")
+	topic := svcName("Txn")
+	// A plain send creates the topic (auto-create from TBW102), so that the
+	// consumer finds its route when it starts.
+	warm := "warmup"
+	svcSend(t, svcNewProducer(t, s), primitive.NewMessage(topic, []byte(warm)))
+
+	rec := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("txncg"), topic, rec)
+
+	l := &svcTxnListener{checked: map[string]int{}}
+	tp, err := producer.NewTransactionProducer(l,
+		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
+		producer.WithGroupName(svcName("txnpg")),
+		producer.WithInstanceName(svcName("tp")),
+		producer.WithRetry(2),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tp.Shutdown() })
+
+	sendTxn := func(body string, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		r, err := tp.SendMessageInTransaction(ctx, primitive.NewMessage(topic, []byte(body)))
+		if err != nil {
+			t.Fatalf("transactional send %q: %v", body, err)
+		}
+		if r.Status != primitive.SendOK || r.State != want {
+			t.Fatalf("transactional send %q: status %v state %v, want SEND_OK and %v", body, r.Status, r.State, want)
+		}
+		if r.TransactionID == "" {
+			t.Fatalf("transactional send %q: the broker returned no transactionId", body)
+		}
+		return r
+	}
+	rollback := sendTxn("rollback-1", primitive.RollbackMessageState)
+	commit := sendTxn("commit-1", primitive.CommitMessageState)
+	unknown := sendTxn("unknown-1", primitive.UnkonwnState)
+	t.Logf("half offsets: rollback %d, commit %d, unknown %d", rollback.QueueOffset, commit.QueueOffset, unknown.QueueOffset)
+
+	rec.waitDeliveries(t, "commit-1", 1, 30*time.Second)
+	// The unknown one needs a check round of the broker: up to 30 s interval
+	// plus the 6 s transaction timeout with the built-in defaults.
+	got := rec.waitDeliveries(t, "unknown-1", 1, 75*time.Second)
+	if n := l.checks("unknown-1"); n < 1 {
+		t.Fatalf("unknown-1 was consumed without a CHECK_TRANSACTION_STATE to the producer")
+	}
+	if m := got[0].msg; m.Topic != topic || m.GetProperty(primitive.PropertyTransactionPrepared) == "true" {
+		t.Fatalf("committed message: topic %q (want %q), TRAN_MSG=%q (must not be true after commit)",
+			m.Topic, topic, m.GetProperty(primitive.PropertyTransactionPrepared))
+	}
+	for _, b := range []string{"commit-1", "rollback-1"} {
+		if n := l.checks(b); n != 0 {
+			t.Errorf("%s was resolved by the producer's END_TRANSACTION but checked %d times", b, n)
+		}
+	}
+
+	// The topic holds exactly the warm-up and the two committed messages: the
+	// rolled-back half never reached it (so no consumer can ever see it).
+	a := svcAdmin(t, s)
+	n, err := svcTopicMessages(a, topic)
+	if err != nil {
+		t.Fatalf("TopicStatus %s: %v", topic, err)
+	}
+	if n != 3 {
+		t.Fatalf("topic %s holds %d messages, want 3 (warmup, commit-1, unknown-1 after its check)", topic, n)
+	}
+	for _, b := range rec.bodies() {
+		if b != warm && b != "commit-1" && b != "unknown-1" {
+			t.Fatalf("consumer got %q", b)
+		}
+	}
+}
+
+// TestServicesDelayedMessage: a message with delay level 1 (1 s) is stored in
+// SCHEDULE_TOPIC_XXXX and delivered to its topic only after its delay, while a
+// plain message sent just after it is delivered at once.
+func TestServicesDelayedMessage(t *testing.T) {
+	t.Parallel()
+	s := svcStartStandalone(t)
+	topic := svcName("Delay")
+	p := svcNewProducer(t, s)
+	svcSend(t, p, primitive.NewMessage(topic, []byte("warmup")))
+	rec := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("delaycg"), topic, rec)
+	rec.waitDeliveries(t, "warmup", 1, 30*time.Second) // the consumer is pulling
+
+	sentAt := time.Now()
+	delayed := primitive.NewMessage(topic, []byte("delayed-1"))
+	delayed.WithDelayTimeLevel(1)
+	r := svcSend(t, p, delayed)
+	svcSend(t, p, primitive.NewMessage(topic, []byte("plain-1")))
+
+	// What the broker stored for the send: the schedule record, with the
+	// broker's store time that the delay counts from.
+	a := svcAdmin(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	stored, err := a.ViewMessage(ctx, r.OffsetMsgID)
+	cancel()
+	if err != nil {
+		t.Fatalf("ViewMessage %s: %v", r.OffsetMsgID, err)
+	}
+	if stored.Topic != "SCHEDULE_TOPIC_XXXX" || stored.Property("REAL_TOPIC") != topic || string(stored.Body) != "delayed-1" {
+		t.Fatalf("stored delayed message: topic %q REAL_TOPIC %q body %q; want SCHEDULE_TOPIC_XXXX, %q, delayed-1",
+			stored.Topic, stored.Property("REAL_TOPIC"), stored.Body, topic)
+	}
+
+	d := rec.waitDeliveries(t, "delayed-1", 1, 30*time.Second)[0]
+	plain := rec.waitDeliveries(t, "plain-1", 1, 30*time.Second)[0]
+	storedAt := time.UnixMilli(stored.StoreTimestamp)
+	if early := d.at.Sub(storedAt); early < 900*time.Millisecond {
+		t.Fatalf("delayed-1 delivered %v after it was stored; level 1 is 1 s", early)
+	}
+	if early := d.at.Sub(sentAt); early < 900*time.Millisecond {
+		t.Fatalf("delayed-1 delivered %v after the send started; level 1 is 1 s", early)
+	}
+	if !plain.at.Before(d.at) {
+		t.Fatalf("plain-1 (no delay, sent after delayed-1) delivered at %v, not before delayed-1 at %v", plain.at, d.at)
+	}
+	if m := d.msg; m.Topic != topic || m.Queue == nil || m.Queue.Topic != topic {
+		t.Fatalf("delayed-1 delivered from topic %q (queue %v), want %q", m.Topic, m.Queue, topic)
+	}
+}
+
+// TestServicesConsumerRetry: a push consumer that answers ConsumeRetryLater
+// the first time gets the message again from %RETRY%<group>, with
+// reconsumeTimes 1, after the retry delay; the broker (CONSUMER_SEND_MSG_BACK)
+// made the retry, not the client's fallback send.
+func TestServicesConsumerRetry(t *testing.T) {
+	t.Parallel()
+	s := svcStartStandalone(t)
+	topic := svcName("Retry")
+	group := svcName("retrycg")
+	p := svcNewProducer(t, s)
+	svcSend(t, p, primitive.NewMessage(topic, []byte("warmup")))
+
+	rec := newSvcRecorder(func(m *primitive.MessageExt, before int) consumer.ConsumeResult {
+		if string(m.Body) == "retry-me" && before == 0 {
+			return consumer.ConsumeRetryLater
+		}
+		return consumer.ConsumeSuccess
+	})
+	svcStartConsumer(t, s, group, topic, rec, consumer.WithConsumeMessageBatchMaxSize(1))
+	rec.waitDeliveries(t, "warmup", 1, 30*time.Second)
+
+	r := svcSend(t, p, primitive.NewMessage(topic, []byte("retry-me")))
+	ds := rec.waitDeliveries(t, "retry-me", 2, 60*time.Second)
+	first, second := ds[0], ds[1]
+	if first.msg.ReconsumeTimes != 0 || first.msg.Queue.Topic != topic {
+		t.Fatalf("first delivery: reconsumeTimes %d from %s, want 0 from %s", first.msg.ReconsumeTimes, first.msg.Queue.Topic, topic)
+	}
+	m := second.msg
+	if m.ReconsumeTimes != 1 {
+		t.Fatalf("redelivery: reconsumeTimes %d, want 1", m.ReconsumeTimes)
+	}
+	if want := "%RETRY%" + group; m.Queue == nil || m.Queue.Topic != want {
+		t.Fatalf("redelivery came from queue %v, want topic %s", m.Queue, want)
+	}
+	// The client restores the original topic from RETRY_TOPIC.
+	if m.Topic != topic || m.GetProperty(primitive.PropertyRetryTopic) != topic {
+		t.Fatalf("redelivery: topic %q RETRY_TOPIC %q, want %q", m.Topic, m.GetProperty(primitive.PropertyRetryTopic), topic)
+	}
+	// The broker's send-back names the stored original (its offsetMsgId) and
+	// keeps its born time; the client's fallback would name the client id
+	// and stamp a new born time.
+	if got := m.GetProperty(primitive.PropertyOriginMessageId); got != r.OffsetMsgID {
+		t.Fatalf("redelivery ORIGIN_MESSAGE_ID %q, want the original's offsetMsgId %q (the broker's send-back was not used?)", got, r.OffsetMsgID)
+	}
+	if m.BornTimestamp != first.msg.BornTimestamp {
+		t.Fatalf("redelivery born at %d, the original at %d", m.BornTimestamp, first.msg.BornTimestamp)
+	}
+	if gap := second.at.Sub(first.at); gap < 900*time.Millisecond {
+		t.Fatalf("redelivered %v after the failed attempt; the retry delay is 1 s", gap)
+	}
+	if string(m.Body) != "retry-me" {
+		t.Fatalf("redelivered body %q", m.Body)
+	}
+}
+
+// TestServicesDeadLetterQueue: with MaxReconsumeTimes(1), a message that
+// always fails is delivered twice (original and one retry) and then lands in
+// %DLQ%<group>, where another consumer group reads it.
+func TestServicesDeadLetterQueue(t *testing.T) {
+	t.Parallel()
+	s := svcStartStandalone(t)
+	topic := svcName("Dlq")
+	group := svcName("dlqcg")
+	p := svcNewProducer(t, s)
+	svcSend(t, p, primitive.NewMessage(topic, []byte("warmup")))
+
+	failing := newSvcRecorder(func(m *primitive.MessageExt, _ int) consumer.ConsumeResult {
+		if string(m.Body) == "poison" {
+			return consumer.ConsumeRetryLater
+		}
+		return consumer.ConsumeSuccess
+	})
+	svcStartConsumer(t, s, group, topic, failing,
+		consumer.WithMaxReconsumeTimes(1), consumer.WithConsumeMessageBatchMaxSize(1))
+	failing.waitDeliveries(t, "warmup", 1, 30*time.Second)
+	r := svcSend(t, p, primitive.NewMessage(topic, []byte("poison")))
+
+	dlq := "%DLQ%" + group
+	a := svcAdmin(t, s)
+	svcEventually(t, 60*time.Second, "the poison message in "+dlq, func() error {
+		n, err := svcTopicMessages(a, dlq)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("%d messages, want 1", n)
+		}
+		return err
+	})
+	ds := failing.deliveries("poison")
+	if len(ds) != 2 {
+		t.Fatalf("poison delivered %d times before reaching the DLQ, want 2 (original + 1 retry)", len(ds))
+	}
+	if ds[0].msg.ReconsumeTimes != 0 || ds[1].msg.ReconsumeTimes != 1 {
+		t.Fatalf("poison deliveries had reconsumeTimes %d and %d, want 0 and 1", ds[0].msg.ReconsumeTimes, ds[1].msg.ReconsumeTimes)
+	}
+
+	// The dead letter is readable by the official client.
+	reader := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("dlqreader"), dlq, reader)
+	m := reader.waitDeliveries(t, "poison", 1, 30*time.Second)[0].msg
+	if m.GetProperty(primitive.PropertyOriginMessageId) != r.OffsetMsgID {
+		t.Fatalf("dead letter ORIGIN_MESSAGE_ID %q, want %q", m.GetProperty(primitive.PropertyOriginMessageId), r.OffsetMsgID)
+	}
+	if m.GetProperty(primitive.PropertyRetryTopic) != topic {
+		t.Fatalf("dead letter RETRY_TOPIC %q, want %q", m.GetProperty(primitive.PropertyRetryTopic), topic)
+	}
+	if m.Queue == nil || m.Queue.Topic != dlq {
+		t.Fatalf("dead letter read from %v, want %s", m.Queue, dlq)
+	}
+	if got := failing.deliveries("poison"); len(got) != 2 {
+		t.Fatalf("poison delivered %d times to the failing group, want 2", len(got))
+	}
+}
+
+// TestServicesQueryByKeyAndViewByID: messages sent with keys are found by
+// QUERY_MESSAGE (12) for each key, and VIEW_MESSAGE_BY_ID (33) returns the
+// message an offsetMsgId names; an id naming no message is an error.
+func TestServicesQueryByKeyAndViewByID(t *testing.T) {
+	t.Parallel()
+	s := svcStartStandalone(t)
+	topic := svcName("Query")
+	p := svcNewProducer(t, s)
+	kA, kB, shared := svcName("keyA"), svcName("keyB"), svcName("keyShared")
+	begin := time.Now().Add(-time.Minute).UnixMilli()
+	ra := svcSend(t, p, primitive.NewMessage(topic, []byte("body-A")).WithKeys([]string{kA, shared}))
+	rb := svcSend(t, p, primitive.NewMessage(topic, []byte("body-B")).WithKeys([]string{kB, shared}))
+	svcSend(t, p, primitive.NewMessage(topic, []byte("body-C")))
+	end := time.Now().Add(time.Minute).UnixMilli()
+
+	a := svcAdmin(t, s)
+	query := func(key string) ([]string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		msgs, err := a.QueryMessageByKey(ctx, topic, key, 32, begin, end)
+		if err != nil {
+			return nil, err
+		}
+		var bodies []string
+		for _, m := range msgs {
+			if m.Topic != topic {
+				return nil, fmt.Errorf("query %s returned a message of topic %q", key, m.Topic)
+			}
+			bodies = append(bodies, string(m.Body))
+		}
+		sort.Strings(bodies)
+		return bodies, nil
+	}
+	for _, tc := range []struct {
+		key  string
+		want string
+	}{
+		{kA, "[body-A]"},
+		{kB, "[body-B]"},
+		{shared, "[body-A body-B]"},
+	} {
+		// The index is built as records are dispatched: wait for it.
+		svcEventually(t, 20*time.Second, "query by key "+tc.key, func() error {
+			got, err := query(tc.key)
+			if err != nil {
+				return err
+			}
+			if fmt.Sprint(got) != tc.want {
+				return fmt.Errorf("got %v, want %s", got, tc.want)
+			}
+			return nil
+		})
+	}
+	if got, err := query(svcName("nokey")); err != nil || len(got) != 0 {
+		t.Fatalf("query by an unknown key: %v, %v; want nothing", got, err)
+	}
+
+	for _, tc := range []struct {
+		id, body string
+		keys     []string
+	}{
+		{ra.OffsetMsgID, "body-A", []string{kA, shared}},
+		{rb.OffsetMsgID, "body-B", []string{kB, shared}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		m, err := a.ViewMessage(ctx, tc.id)
+		cancel()
+		if err != nil {
+			t.Fatalf("ViewMessage %s: %v", tc.id, err)
+		}
+		if string(m.Body) != tc.body || m.Topic != topic || fmt.Sprint(m.Keys()) != fmt.Sprint(tc.keys) {
+			t.Fatalf("ViewMessage %s: topic %q body %q keys %v; want %q %q %v", tc.id, m.Topic, m.Body, m.Keys(), topic, tc.body, tc.keys)
+		}
+		if m.OffsetMsgID() != tc.id {
+			t.Fatalf("ViewMessage %s returned the record of %s", tc.id, m.OffsetMsgID())
+		}
+	}
+
+	// An id whose offset lies beyond the commit log names no message.
+	bogus := ra.OffsetMsgID[:len(ra.OffsetMsgID)-16] + "00000000FFFFFF00"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if m, err := a.ViewMessage(ctx, bogus); err == nil {
+		t.Fatalf("ViewMessage %s (offset past the end) returned %q, want an error", bogus, m.Body)
+	}
+}
