@@ -275,3 +275,41 @@ func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
 		t.Fatalf("publish queues %v %v", mqs, err)
 	}
 }
+
+// TestNamesrvAutoCreateFallback checks G9: for a topic the namesrv does not know
+// it answers TOPIC_NOT_EXIST, and the official producer falls back to the
+// TBW102 route and sends to that broker's brokerId 0.
+func TestNamesrvAutoCreateFallback(t *testing.T) {
+	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	fb := startFakeBroker(t)
+	cli := remoting.NewClient(remoting.ClientConfig{})
+	defer cli.Close()
+	tbl := map[string]namesrv.TopicConfig{"TBW102": {TopicName: "TBW102", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7}}
+	if r := registerBroker(t, cli, srv.Addr(), fb.addr, 0, 1, tbl); r.Code != remoting.Success {
+		t.Fatalf("register: %d %s", r.Code, r.Remark)
+	}
+	const topic = "InteropAutoCreated"
+	res, err := sendOnce(t, srv.Addr(), topic)
+	if err != nil {
+		t.Fatalf("send to a new topic: %v", err)
+	}
+	fb.mu.Lock()
+	sent := append([]string(nil), fb.sent...)
+	fb.mu.Unlock()
+	if len(sent) != 1 || sent[0] != topic {
+		t.Fatalf("broker received %v", sent)
+	}
+	if res.MessageQueue.QueueId >= 4 {
+		t.Fatalf("queue %d: the client should cap TBW102's queues at 4", res.MessageQueue.QueueId)
+	}
+}
