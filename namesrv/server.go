@@ -23,6 +23,12 @@ const (
 	DefaultBrokerTimeout = 120 * time.Second
 )
 
+// Request codes the remoting package does not name (RocketMQ RequestCode).
+const (
+	codeUpdateNamesrvConfig int32 = 318
+	codeGetNamesrvConfig    int32 = 319
+)
+
 // poolName is the worker pool the namesrv's handlers run on when it owns the
 // remoting server.
 const poolName = "namesrv"
@@ -185,6 +191,8 @@ func (s *Server) Register(srv *remoting.Server) {
 		remoting.AddWritePermOfBroker:          s.handleAddWritePerm,
 		remoting.QueryDataVersion:              s.handleQueryDataVersion,
 		remoting.BrokerHeartbeat:               s.handleBrokerHeartbeat,
+		codeGetNamesrvConfig:                   s.handleGetConfig,
+		codeUpdateNamesrvConfig:                s.handleUpdateConfig,
 	}
 	for code, handler := range h {
 		srv.Handle(code, pool, handler)
@@ -557,4 +565,28 @@ func (s *Server) handleBrokerHeartbeat(_ context.Context, _ *remoting.Conn, req 
 		return errorResponse(remoting.SystemError, "broker %s of cluster %s is not registered", addr, cluster)
 	}
 	return success()
+}
+
+// handleGetConfig answers GET_NAMESRV_CONFIG (mqadmin getNamesrvConfig) with the
+// configuration as Java properties text.
+func (s *Server) handleGetConfig(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
+	port := ""
+	if _, p, err := net.SplitHostPort(s.cfg.ListenAddr); err == nil {
+		port = p
+	}
+	if a := s.Addr(); a != "" {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			port = p
+		}
+	}
+	resp := success()
+	resp.Body = fmt.Appendf(nil, "listenPort=%s\nscanNotActiveBrokerInterval=%d\nbrokerTimeoutMillis=%d\n",
+		port, s.cfg.ScanInterval.Milliseconds(), s.cfg.BrokerTimeout.Milliseconds())
+	return resp
+}
+
+// handleUpdateConfig refuses UPDATE_NAMESRV_CONFIG: changing a running namesrv's
+// configuration over an unauthenticated connection is what CVE-2023-37582 abused.
+func (s *Server) handleUpdateConfig(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
+	return errorResponse(remoting.NoPermission, "updating the namesrv configuration over the network is disabled; restart with new flags")
 }

@@ -422,3 +422,16 @@ func TestServerServeAndShutdown(t *testing.T) {
 		t.Fatal("second Serve succeeded")
 	}
 }
+
+func TestServerNamesrvConfig(t *testing.T) {
+	h := startServer(t, time.Hour)
+	_, port, _ := net.SplitHostPort(h.addr)
+	resp := h.call(codeGetNamesrvConfig, nil, nil)
+	want := "listenPort=" + port + "\nscanNotActiveBrokerInterval=3600000\nbrokerTimeoutMillis=120000\n"
+	if resp.Code != remoting.Success || string(resp.Body) != want {
+		t.Fatalf("config %v %q", resp, resp.Body)
+	}
+	if resp = h.call(codeUpdateNamesrvConfig, nil, []byte("configStorePath=/etc/x")); resp.Code != remoting.NoPermission {
+		t.Fatalf("update config: %v", resp)
+	}
+}
