@@ -57,6 +57,9 @@ type Config struct {
 	ClientChannelMaxIdle     time.Duration // raftmq clientChannelMaxIdleSeconds: heartbeat expiry
 	OffsetFlushInterval      time.Duration // raftmq offsetFlushIntervalMs: coalescing window of offset commits
 	MaxFrameSize             int           // raftmq maxFrameSize: remoting frame limit (bytes)
+	TransactionCheckInterval time.Duration // transactionCheckInterval (ms)
+	TransactionTimeout       time.Duration // transactionTimeOut (ms): age of a half before its first check
+	TransactionCheckMax      int           // transactionCheckMax: checks before a half is discarded
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -88,6 +91,9 @@ func DefaultConfig() Config {
 		ClientChannelMaxIdle:     120 * time.Second,
 		OffsetFlushInterval:      time.Second,
 		MaxFrameSize:             16 << 20,
+		TransactionCheckInterval: 30 * time.Second,
+		TransactionTimeout:       6 * time.Second,
+		TransactionCheckMax:      15,
 	}
 }
 

@@ -44,6 +44,8 @@ func newServices(b *Broker, levels schedule.Levels) (*services, error) {
 	}
 	s.txn, err = txn.NewService(txn.Config{
 		Store: s, Checker: s, Progress: s, BrokerName: b.cfg.BrokerName, Logger: b.log,
+		CheckInterval: b.cfg.TransactionCheckInterval, Timeout: b.cfg.TransactionTimeout,
+		CheckMax: int32(b.cfg.TransactionCheckMax),
 		FinalizeCommitted: func(e *message.Ext) (*message.Ext, error) {
 			out, _, err := levels.ToDelayQueue(e)
 			return out, err

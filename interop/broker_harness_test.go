@@ -181,15 +181,26 @@ type standalone struct {
 	namesrvAddr, brokerAdr string
 }
 
-func startStandalone(t *testing.T) *standalone {
+func startStandalone(t *testing.T, extra ...string) *standalone {
 	t.Helper()
-	ns, br, raft := freePort(t), freePort(t), freePort(t)
-	p := startProc(t, "standalone", "ready",
-		"standalone", "-storePathRootDir", t.TempDir(),
-		"-namesrvListen", loopback(ns), "-listen", loopback(br),
-		"-dLegerPeers", "n0-"+loopback(raft), "-logLevel", "warn")
+	return startStandaloneAt(t, standaloneSpec{dir: t.TempDir(), ns: freePort(t), broker: freePort(t), raft: freePort(t)}, extra...)
+}
+
+// standaloneSpec fixes a standalone's store and ports, so that a test can
+// restart it in place.
+type standaloneSpec struct {
+	dir              string
+	ns, broker, raft int
+}
+
+func startStandaloneAt(t *testing.T, s standaloneSpec, extra ...string) *standalone {
+	t.Helper()
+	args := append([]string{"standalone", "-storePathRootDir", s.dir,
+		"-namesrvListen", loopback(s.ns), "-listen", loopback(s.broker),
+		"-dLegerPeers", "n0-" + loopback(s.raft), "-logLevel", "warn"}, extra...)
+	p := startProc(t, "standalone", "ready", args...)
 	p.waitReady(t, 60*time.Second)
-	return &standalone{proc: p, namesrvAddr: loopback(ns), brokerAdr: loopback(br)}
+	return &standalone{proc: p, namesrvAddr: loopback(s.ns), brokerAdr: loopback(s.broker)}
 }
 
 // cluster is a namesrv and a three-node broker group as separate processes.
