@@ -8,6 +8,17 @@
 // rules are tested without I/O; Server wires it to remoting handlers, a periodic
 // expiry scan and connection-close events.
 //
+// # Requests
+//
+// REGISTER_BROKER (103), UNREGISTER_BROKER (104), GET_ROUTEINFO_BY_TOPIC (105),
+// GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206),
+// GET_TOPICS_BY_CLUSTER (224), DELETE_TOPIC_IN_NAMESRV (216), PUT/GET/DELETE_KV_CONFIG
+// (100/101/102), GET_KVLIST_BY_NAMESPACE (219), WIPE/ADD_WRITE_PERM_OF_BROKER
+// (205/327), QUERY_DATA_VERSION (322), BROKER_HEARTBEAT (904), GET_NAMESRV_CONFIG
+// (319). UPDATE_NAMESRV_CONFIG (318) is refused; other codes get the remoting
+// server's REQUEST_CODE_NOT_SUPPORTED. Malformed requests get INVALID_PARAMETER
+// or SYSTEM_ERROR with a remark and change nothing.
+//
 // # Liveness
 //
 // A broker is live from its registration until it unregisters, its connection
