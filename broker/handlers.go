@@ -54,6 +54,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(updateAndCreateSubscriptionGroup, poolAdmin, b.handleCreateGroup)
 	s.Handle(deleteSubscriptionGroup, poolAdmin, b.handleDeleteGroup)
 	s.Handle(remoting.GetBrokerRuntimeInfo, poolAdmin, b.handleRuntimeInfo)
+	b.registerRaftAdmin(s)
 }
 
 // Request codes remoting does not name.

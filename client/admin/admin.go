@@ -18,13 +18,6 @@ import (
 	"github.com/raftmq/raftmq/remoting"
 )
 
-// Raft group request codes that raftmq brokers answer in addition to RocketMQ's.
-// They sit far above RocketMQ's own code space so that they never collide.
-const (
-	CodeRaftStatus         int32 = 9100
-	CodeRaftTransferLeader int32 = 9101
-)
-
 // Client talks to a set of namesrvs and the brokers they list.
 type Client struct {
 	rc       *remoting.Client

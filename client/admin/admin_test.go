@@ -60,12 +60,12 @@ func startFakeBroker(t *testing.T, fb *fakeBroker) {
 		resp.SetExt("offset", strconv.FormatInt(off, 10))
 		return resp
 	})
-	srv.Handle(CodeRaftStatus, "", func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
+	srv.Handle(remoting.RaftStatus, "", func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(remoting.Success, "")
 		resp.Body, _ = json.Marshal(RaftStatus{Group: "broker-a", SelfID: "n0", Role: "Leader", Term: 3, LeaderID: "n0", CommitIndex: 42, AppliedIndex: 42, LastIndex: 42})
 		return resp
 	})
-	srv.Handle(CodeRaftTransferLeader, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	srv.Handle(remoting.RaftTransferLeader, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 		fb.transfers <- req.Ext("targetId")
 		return remoting.NewResponse(remoting.Success, "")
 	})

@@ -200,7 +200,7 @@ type RaftStatus struct {
 
 // RaftStatus asks one broker for its Raft status.
 func (c *Client) RaftStatus(ctx context.Context, brokerAddr string) (*RaftStatus, error) {
-	resp, err := c.invoke(ctx, brokerAddr, CodeRaftStatus, nil, nil)
+	resp, err := c.invoke(ctx, brokerAddr, remoting.RaftStatus, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +247,6 @@ func (c *Client) TransferLeader(ctx context.Context, brokerName, toID string) er
 	if toID != "" {
 		ext["targetId"] = toID
 	}
-	_, err = c.invoke(ctx, leaders[brokerName], CodeRaftTransferLeader, ext, nil)
+	_, err = c.invoke(ctx, leaders[brokerName], remoting.RaftTransferLeader, ext, nil)
 	return err
 }
