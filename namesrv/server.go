@@ -123,7 +123,13 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.serveErr = errc
 	s.mu.Unlock()
-	go func() { errc <- rs.Serve(ln) }()
+	go func() {
+		err := rs.Serve(ln)
+		if err != nil {
+			s.log.Error("namesrv stopped serving", "error", err)
+		}
+		errc <- err
+	}()
 	return nil
 }
 
