@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -311,5 +314,36 @@ func TestNamesrvAutoCreateFallback(t *testing.T) {
 	}
 	if res.MessageQueue.QueueId >= 4 {
 		t.Fatalf("queue %d: the client should cap TBW102's queues at 4", res.MessageQueue.QueueId)
+	}
+}
+
+// TestNamesrvBinaryConfFile starts `raftmq namesrv -c namesrv.conf` with
+// RocketMQ's listenPort and bindAddress keys.
+func TestNamesrvBinaryConfFile(t *testing.T) {
+	addr := harness.FreeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	conf := "# RocketMQ namesrv.conf\nlistenPort=" + port + "\nbindAddress = " + host + "\nscanNotActiveBrokerInterval=5000\n"
+	if err := os.WriteFile(filepath.Join(dir, "namesrv.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns := harness.Start(t, "namesrv", harness.Options{
+		Addr: addr,
+		Dir:  dir,
+		Args: func(string) []string { return []string{"-c", "namesrv.conf"} },
+	})
+	cli := remoting.NewClient(remoting.ClientConfig{})
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Invoke(ctx, ns.Addr, remoting.NewRequest(319, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "listenPort=" + port + "\nscanNotActiveBrokerInterval=5000\n"; !strings.HasPrefix(string(resp.Body), want) {
+		t.Fatalf("GET_NAMESRV_CONFIG: %q, want prefix %q", resp.Body, want)
+	}
+	if err := ns.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
 	}
 }
