@@ -19,6 +19,14 @@ import (
 // from the first offset. Run with RAFTMQ_BENCH=1 (RAFTMQ_BENCH_MESSAGES sets
 // the count, default 20000); it only reports figures, it asserts delivery.
 
+// benchArgs passes RAFTMQ_BENCH_FLUSH (SYNC_FLUSH or ASYNC_FLUSH) to the broker.
+func benchArgs() []string {
+	if f := os.Getenv("RAFTMQ_BENCH_FLUSH"); f != "" {
+		return []string{"-flushDiskType", f}
+	}
+	return nil
+}
+
 func benchCount() int {
 	if n, err := strconv.Atoi(os.Getenv("RAFTMQ_BENCH_MESSAGES")); err == nil && n > 0 {
 		return n
@@ -30,7 +38,7 @@ func TestBenchStandaloneThroughput(t *testing.T) {
 	if os.Getenv("RAFTMQ_BENCH") == "" {
 		t.Skip("set RAFTMQ_BENCH=1 to measure throughput")
 	}
-	s := startStandalone(t)
+	s := startStandalone(t, benchArgs()...)
 	runThroughput(t, s.namesrvAddr, "standalone")
 }
 
@@ -38,7 +46,7 @@ func TestBenchThreeNodeThroughput(t *testing.T) {
 	if os.Getenv("RAFTMQ_BENCH") == "" {
 		t.Skip("set RAFTMQ_BENCH=1 to measure throughput")
 	}
-	c := startCluster(t)
+	c := startCluster(t, benchArgs()...)
 	waitRouteLeader(t, c.namesrvAddr, "TBW102", "", 60*time.Second)
 	runThroughput(t, c.namesrvAddr, "three-node")
 }

@@ -211,7 +211,7 @@ type cluster struct {
 	addrs       []string
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	nsPort := freePort(t)
 	c := &cluster{namesrvAddr: loopback(nsPort)}
@@ -225,12 +225,13 @@ func startCluster(t *testing.T) *cluster {
 	}
 	for i := 0; i < 3; i++ {
 		addr := loopback(ports[i])
-		p := startProc(t, fmt.Sprintf("broker-n%d", i), "ready", "broker",
+		args := []string{"broker",
 			"-n", c.namesrvAddr, "-brokerIP1", "127.0.0.1", "-listenHost", "127.0.0.1",
 			"-listenPort", fmt.Sprint(ports[i]), "-storePathRootDir", t.TempDir(),
 			"-brokerName", "broker-a", "-dLegerGroup", "broker-a",
 			"-dLegerPeers", strings.Join(peers, ";"), "-dLegerSelfId", fmt.Sprintf("n%d", i),
-			"-logLevel", "warn")
+			"-logLevel", "warn"}
+		p := startProc(t, fmt.Sprintf("broker-n%d", i), "ready", append(args, extra...)...)
 		c.brokers = append(c.brokers, p)
 		c.addrs = append(c.addrs, addr)
 	}
