@@ -141,9 +141,10 @@ func TestNamesrvBinaryServesOfficialClient(t *testing.T) {
 // fakeBroker is a remoting server that accepts SEND_MESSAGE and heartbeats and
 // records the topics it was sent, standing in for a broker's leader.
 type fakeBroker struct {
-	addr string
-	mu   sync.Mutex
-	sent []string
+	addr    string
+	mu      sync.Mutex
+	sent    []string
+	deleted []string
 }
 
 func startFakeBroker(t *testing.T) *fakeBroker {
@@ -158,6 +159,12 @@ func startFakeBroker(t *testing.T) *fakeBroker {
 		return remoting.NewResponse(remoting.Success, "")
 	}
 	srv.Handle(remoting.HeartBeat, "", ok)
+	srv.Handle(remoting.DeleteTopicInBroker, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+		fb.mu.Lock()
+		fb.deleted = append(fb.deleted, req.Ext("topic"))
+		fb.mu.Unlock()
+		return remoting.NewResponse(remoting.Success, "")
+	})
 	srv.Handle(remoting.SendMessage, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 		fb.mu.Lock()
 		fb.sent = append(fb.sent, req.Ext("topic"))
@@ -345,5 +352,45 @@ func TestNamesrvBinaryConfFile(t *testing.T) {
 	}
 	if err := ns.Stop(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
+	}
+}
+
+// TestNamesrvAdminDeleteTopic runs the official admin's DeleteTopic: it finds the
+// broker through our route (brokerAddrs[0]), deletes there, then sends
+// DELETE_TOPIC_IN_NAMESRV to our namesrv, after which the route is gone.
+func TestNamesrvAdminDeleteTopic(t *testing.T) {
+	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	fb := startFakeBroker(t)
+	cli := remoting.NewClient(remoting.ClientConfig{})
+	defer cli.Close()
+	const topic = "InteropDeleteMe"
+	if r := registerBroker(t, cli, srv.Addr(), fb.addr, 0, 1, topicTable(2, topic, "Keep")); r.Code != remoting.Success {
+		t.Fatalf("register: %d %s", r.Code, r.Remark)
+	}
+	if err := newAdmin(t, srv.Addr()).DeleteTopic(ctx, admin.WithTopicDelete(topic)); err != nil {
+		t.Fatalf("DeleteTopic: %v", err)
+	}
+	fb.mu.Lock()
+	deleted := append([]string(nil), fb.deleted...)
+	fb.mu.Unlock()
+	if len(deleted) != 1 || deleted[0] != topic {
+		t.Fatalf("broker got deletes %v", deleted)
+	}
+	fresh := newAdmin(t, srv.Addr())
+	if _, err := fresh.FetchPublishMessageQueues(ctx, topic); err == nil {
+		t.Fatal("deleted topic still routed")
+	}
+	if mqs, err := fresh.FetchPublishMessageQueues(ctx, "Keep"); err != nil || len(mqs) != 2 {
+		t.Fatalf("other topic: %v %v", mqs, err)
 	}
 }
