@@ -231,6 +231,32 @@ func svcAdmin(t *testing.T, s *svcServer) *admin.Client {
 	return a
 }
 
+// svcCreateRetryTopic creates %RETRY%<group> (1 queue, read+write: the
+// broker's own default) and waits until the namesrv routes it.
+//
+// Why: the broker creates the retry topic when the group's first heartbeat
+// arrives (as RocketMQ does), but the official Go push consumer fetches the
+// routes of its topics, %RETRY%<group> included, before it sends that
+// heartbeat, and fetches them again only every 30 s, with a rebalance every
+// 20 s: a brand-new group would see its first retry 30-50 s late (against
+// RocketMQ's broker too). An existing retry topic, as in any group that ran
+// before, avoids that wait.
+func svcCreateRetryTopic(t *testing.T, a *admin.Client, group string) {
+	t.Helper()
+	topic := "%RETRY%" + group
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.CreateTopic(ctx, "", "", admin.TopicConfig{Topic: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	svcEventually(t, 30*time.Second, "a route of "+topic, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := a.TopicRoute(ctx, topic)
+		return err
+	})
+}
+
 // svcTopicMessages sums the max offsets of a topic's queues: how many
 // messages it holds, as nothing is deleted during a test.
 func svcTopicMessages(a *admin.Client, topic string) (int64, error) {

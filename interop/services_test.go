@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -106,19 +107,29 @@ func TestServicesTransactions(t *testing.T) {
 	}
 	rollback := sendTxn("rollback-1", primitive.RollbackMessageState)
 	commit := sendTxn("commit-1", primitive.CommitMessageState)
-	unknown := sendTxn("unknown-1", primitive.UnkonwnState)
-	t.Logf("half offsets: rollback %d, commit %d, unknown %d", rollback.QueueOffset, commit.QueueOffset, unknown.QueueOffset)
-
-	rec.waitDeliveries(t, "commit-1", 1, 30*time.Second)
-	// The unknown one needs a check round of the broker: up to 30 s interval
-	// plus the 6 s transaction timeout with the built-in defaults.
-	got := rec.waitDeliveries(t, "unknown-1", 1, 75*time.Second)
-	if n := l.checks("unknown-1"); n < 1 {
-		t.Fatalf("unknown-1 was consumed without a CHECK_TRANSACTION_STATE to the producer")
+	committed := []string{"commit-1"}
+	// With the built-in check period the unknown transaction takes 30-40 s
+	// to resolve: -short leaves it out.
+	if !testing.Short() {
+		unknown := sendTxn("unknown-1", primitive.UnkonwnState)
+		committed = append(committed, "unknown-1")
+		t.Logf("half offsets: rollback %d, commit %d, unknown %d", rollback.QueueOffset, commit.QueueOffset, unknown.QueueOffset)
 	}
-	if m := got[0].msg; m.Topic != topic || m.GetProperty(primitive.PropertyTransactionPrepared) == "true" {
-		t.Fatalf("committed message: topic %q (want %q), TRAN_MSG=%q (must not be true after commit)",
-			m.Topic, topic, m.GetProperty(primitive.PropertyTransactionPrepared))
+
+	for _, b := range committed {
+		// The unknown one needs a check round of the broker: with the
+		// built-in defaults up to 30 s interval plus the 6 s timeout.
+		m := rec.waitDeliveries(t, b, 1, 75*time.Second)[0].msg
+		if m.Topic != topic || m.Queue == nil || m.Queue.Topic != topic {
+			t.Fatalf("%s delivered from topic %q (queue %v), want %q", b, m.Topic, m.Queue, topic)
+		}
+		// END_TRANSACTION's commit strips the prepared flag, as RocketMQ does.
+		if v := m.GetProperty(primitive.PropertyTransactionPrepared); v == "true" {
+			t.Fatalf("%s delivered with TRAN_MSG=%q", b, v)
+		}
+	}
+	if !testing.Short() && l.checks("unknown-1") < 1 {
+		t.Fatalf("unknown-1 was consumed without a CHECK_TRANSACTION_STATE to the producer")
 	}
 	for _, b := range []string{"commit-1", "rollback-1"} {
 		if n := l.checks(b); n != 0 {
@@ -126,26 +137,27 @@ func TestServicesTransactions(t *testing.T) {
 		}
 	}
 
-	// The topic holds exactly the warm-up and the two committed messages: the
+	// The topic holds exactly the warm-up and the committed messages: the
 	// rolled-back half never reached it (so no consumer can ever see it).
 	a := svcAdmin(t, s)
 	n, err := svcTopicMessages(a, topic)
 	if err != nil {
 		t.Fatalf("TopicStatus %s: %v", topic, err)
 	}
-	if n != 3 {
-		t.Fatalf("topic %s holds %d messages, want 3 (warmup, commit-1, unknown-1 after its check)", topic, n)
+	if want := int64(1 + len(committed)); n != want {
+		t.Fatalf("topic %s holds %d messages, want %d (warmup and %v)", topic, n, want, committed)
 	}
 	for _, b := range rec.bodies() {
-		if b != warm && b != "commit-1" && b != "unknown-1" {
+		if b != warm && !slices.Contains(committed, b) {
 			t.Fatalf("consumer got %q", b)
 		}
 	}
 }
 
 // TestServicesDelayedMessage: a message with delay level 1 (1 s) is stored in
-// SCHEDULE_TOPIC_XXXX and delivered to its topic only after its delay, while a
-// plain message sent just after it is delivered at once.
+// SCHEDULE_TOPIC_XXXX and delivered to its topic, not before its delay has
+// passed since it was stored. (A plain message sent just after it shows the
+// consumer is live; no upper bound on latency is asserted.)
 func TestServicesDelayedMessage(t *testing.T) {
 	t.Parallel()
 	s := svcStartStandalone(t)
@@ -156,7 +168,6 @@ func TestServicesDelayedMessage(t *testing.T) {
 	svcStartConsumer(t, s, svcName("delaycg"), topic, rec)
 	rec.waitDeliveries(t, "warmup", 1, 30*time.Second) // the consumer is pulling
 
-	sentAt := time.Now()
 	delayed := primitive.NewMessage(topic, []byte("delayed-1"))
 	delayed.WithDelayTimeLevel(1)
 	r := svcSend(t, p, delayed)
@@ -177,16 +188,10 @@ func TestServicesDelayedMessage(t *testing.T) {
 	}
 
 	d := rec.waitDeliveries(t, "delayed-1", 1, 30*time.Second)[0]
-	plain := rec.waitDeliveries(t, "plain-1", 1, 30*time.Second)[0]
+	rec.waitDeliveries(t, "plain-1", 1, 30*time.Second)
 	storedAt := time.UnixMilli(stored.StoreTimestamp)
 	if early := d.at.Sub(storedAt); early < 900*time.Millisecond {
 		t.Fatalf("delayed-1 delivered %v after it was stored; level 1 is 1 s", early)
-	}
-	if early := d.at.Sub(sentAt); early < 900*time.Millisecond {
-		t.Fatalf("delayed-1 delivered %v after the send started; level 1 is 1 s", early)
-	}
-	if !plain.at.Before(d.at) {
-		t.Fatalf("plain-1 (no delay, sent after delayed-1) delivered at %v, not before delayed-1 at %v", plain.at, d.at)
 	}
 	if m := d.msg; m.Topic != topic || m.Queue == nil || m.Queue.Topic != topic {
 		t.Fatalf("delayed-1 delivered from topic %q (queue %v), want %q", m.Topic, m.Queue, topic)
@@ -211,6 +216,7 @@ func TestServicesConsumerRetry(t *testing.T) {
 		}
 		return consumer.ConsumeSuccess
 	})
+	svcCreateRetryTopic(t, svcAdmin(t, s), group)
 	svcStartConsumer(t, s, group, topic, rec, consumer.WithConsumeMessageBatchMaxSize(1))
 	rec.waitDeliveries(t, "warmup", 1, 30*time.Second)
 
@@ -253,7 +259,9 @@ func TestServicesConsumerRetry(t *testing.T) {
 // %DLQ%<group>, where another consumer group reads it.
 func TestServicesDeadLetterQueue(t *testing.T) {
 	t.Parallel()
+	t0 := time.Now()
 	s := svcStartStandalone(t)
+	t.Logf("standalone up after %v", time.Since(t0))
 	topic := svcName("Dlq")
 	group := svcName("dlqcg")
 	p := svcNewProducer(t, s)
@@ -265,13 +273,16 @@ func TestServicesDeadLetterQueue(t *testing.T) {
 		}
 		return consumer.ConsumeSuccess
 	})
+	a := svcAdmin(t, s)
+	svcCreateRetryTopic(t, a, group)
 	svcStartConsumer(t, s, group, topic, failing,
 		consumer.WithMaxReconsumeTimes(1), consumer.WithConsumeMessageBatchMaxSize(1))
 	failing.waitDeliveries(t, "warmup", 1, 30*time.Second)
+	t.Logf("warmup consumed after %v", time.Since(t0))
+	sentAt := time.Now()
 	r := svcSend(t, p, primitive.NewMessage(topic, []byte("poison")))
 
 	dlq := "%DLQ%" + group
-	a := svcAdmin(t, s)
 	svcEventually(t, 60*time.Second, "the poison message in "+dlq, func() error {
 		n, err := svcTopicMessages(a, dlq)
 		if err == nil && n != 1 {
@@ -279,7 +290,11 @@ func TestServicesDeadLetterQueue(t *testing.T) {
 		}
 		return err
 	})
+	t.Logf("DLQ holds the message %v after the send", time.Since(sentAt))
 	ds := failing.deliveries("poison")
+	for i, d := range ds {
+		t.Logf("delivery %d at +%v", i, d.at.Sub(sentAt))
+	}
 	if len(ds) != 2 {
 		t.Fatalf("poison delivered %d times before reaching the DLQ, want 2 (original + 1 retry)", len(ds))
 	}
@@ -291,6 +306,7 @@ func TestServicesDeadLetterQueue(t *testing.T) {
 	reader := newSvcRecorder(nil)
 	svcStartConsumer(t, s, svcName("dlqreader"), dlq, reader)
 	m := reader.waitDeliveries(t, "poison", 1, 30*time.Second)[0].msg
+	t.Logf("DLQ reader got it at +%v", time.Since(sentAt))
 	if m.GetProperty(primitive.PropertyOriginMessageId) != r.OffsetMsgID {
 		t.Fatalf("dead letter ORIGIN_MESSAGE_ID %q, want %q", m.GetProperty(primitive.PropertyOriginMessageId), r.OffsetMsgID)
 	}
