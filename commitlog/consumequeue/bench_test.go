@@ -22,24 +22,28 @@ func benchStore(b *testing.B, n int64) *Store {
 func BenchmarkPut(b *testing.B) {
 	s := benchStore(b, 0)
 	b.ReportAllocs()
+	cpu := startThreadCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := s.Put("BenchTopic", 3, int64(i), entryAt(int64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 func BenchmarkGet(b *testing.B) {
 	const n = 1 << 20
 	s := benchStore(b, n)
 	b.ReportAllocs()
+	cpu := startThreadCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := s.Get("BenchTopic", 3, int64(i*7919)%n); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 func BenchmarkRead32(b *testing.B) {
@@ -47,6 +51,7 @@ func BenchmarkRead32(b *testing.B) {
 	s := benchStore(b, n)
 	buf := make([]Entry, 0, 32)
 	b.ReportAllocs()
+	cpu := startThreadCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var err error
@@ -55,6 +60,7 @@ func BenchmarkRead32(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 // BenchmarkGetParallel measures the read path with concurrent readers.

@@ -25,6 +25,7 @@ func BenchmarkQuery(b *testing.B) {
 		keys[i] = fmt.Sprintf("BenchTopic#key-%d", (i*7919)%n)
 	}
 	b.ReportAllocs()
+	cpu := startThreadCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		got, err := s.Query(keys[i%len(keys)], 64, 0, 1<<62)
@@ -32,6 +33,7 @@ func BenchmarkQuery(b *testing.B) {
 			b.Fatalf("Query: %v %v", got, err)
 		}
 	}
+	cpu.report(b)
 }
 
 func BenchmarkPut(b *testing.B) {
@@ -45,10 +47,12 @@ func BenchmarkPut(b *testing.B) {
 		keys[i] = fmt.Sprintf("BenchTopic#key-%d", i)
 	}
 	b.ReportAllocs()
+	cpu := startThreadCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := s.Put(keys[i%len(keys)], int64(i)*200, t0+int64(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
