@@ -143,7 +143,7 @@ func (c *testCluster) config(i int) Config {
 	cfg := Config{
 		Group: "g", SelfID: c.peers[i].ID, Peers: c.peers, StoreDir: c.dirs[i],
 		SegmentSize: 1 << 20, Flush: commitlog.FlushSync,
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 2 * time.Millisecond,
 		SnapshotInterval: 200 * time.Millisecond, SnapshotThreshold: 64,
 		Meta:   c.metas[i],
@@ -284,8 +284,26 @@ func (c *testCluster) leader() int {
 	return idx
 }
 
-// converge waits until every live node has applied the same last index.
+// converge waits until every live node has applied the same last index
+// and holds a byte-identical log (an election may append a no-op while we
+// compare, so both are polled together).
 func (c *testCluster) converge() {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.applied()
+		if c.identical() {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.checkIdentical()
+			c.t.Fatal("logs never became identical")
+		}
+	}
+}
+
+// applied waits until every live node has applied the same last index.
+func (c *testCluster) applied() {
 	c.t.Helper()
 	waitFor(c.t, "replicas to converge", 30*time.Second, func() bool {
 		var want uint64
@@ -485,6 +503,22 @@ func (c *testCluster) checkQueues(g *loadGen) {
 	}
 }
 
+// identical reports whether every live node holds the same log image.
+func (c *testCluster) identical() bool {
+	var ref []byte
+	for i, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		img := c.logImage(i)
+		if ref != nil && !bytes.Equal(img, ref) {
+			return false
+		}
+		ref = img
+	}
+	return true
+}
+
 // checkIdentical asserts byte-identical logs on every live node.
 func (c *testCluster) checkIdentical() {
 	c.t.Helper()
@@ -499,6 +533,7 @@ func (c *testCluster) checkIdentical() {
 			continue
 		}
 		if !bytes.Equal(img, ref) {
+			c.describeDiff(i)
 			c.t.Fatalf("n%d: log differs from the first live node (%d vs %d bytes)", i, len(img), len(ref))
 		}
 	}
@@ -545,4 +580,27 @@ func lastFSMIndex(n *Node) uint64 {
 		}
 	}
 	return 0
+}
+
+// describeDiff logs where node i's log first departs from the others.
+func (c *testCluster) describeDiff(i int) {
+	for j, m := range c.nodes {
+		if m == nil || j == i {
+			continue
+		}
+		n := c.nodes[i]
+		last, _ := n.store.LastIndex()
+		for k := uint64(1); k <= last; k++ {
+			var a, b raft.Log
+			ea, eb := n.store.GetLog(k, &a), m.store.GetLog(k, &b)
+			pa, _ := n.store.RecordPos(k)
+			pb, _ := m.store.RecordPos(k)
+			if ea != nil || eb != nil || pa != pb || a.Term != b.Term || a.Type != b.Type || !bytes.Equal(a.Data, b.Data) || !a.AppendedAt.Equal(b.AppendedAt) {
+				c.t.Logf("n%d vs n%d: first difference at index %d: pos %d/%d term %d/%d type %d/%d len %d/%d at %v/%v err %v/%v",
+					i, j, k, pa, pb, a.Term, b.Term, a.Type, b.Type, len(a.Data), len(b.Data), a.AppendedAt, b.AppendedAt, ea, eb)
+				return
+			}
+		}
+		c.t.Logf("n%d vs n%d: entries identical; minpos %d/%d end %d/%d", i, j, n.store.MinPos(), m.store.MinPos(), n.store.WriteEnd(), m.store.WriteEnd())
+	}
 }

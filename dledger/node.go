@@ -469,17 +469,13 @@ func (n *Node) TransferLeadership(ctx context.Context, toID string) error {
 		fut = n.raft.LeadershipTransferToServer(raft.ServerID(toID), raft.ServerAddress(addr))
 	}
 	n.gate.close()
-	done := make(chan error, 1)
-	go func() { done <- fut.Error() }()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("dledger: leadership transfer: %w", err)
+	if err := futureError(ctx, fut); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		return nil
+		return fmt.Errorf("dledger: leadership transfer: %w", err)
 	}
+	return nil
 }
 
 // WaitLeader waits until some leader is known.
@@ -614,7 +610,7 @@ func (n *Node) reconcile() LeadershipEvent {
 		n.gate.close()
 		// Barrier: every entry of earlier terms is applied and dispatched,
 		// so the CQ max offsets are exact when next[] is refilled.
-		err := n.raft.Barrier(n.raftTimeout() * 5).Error()
+		err := futureError(n.ctx, n.raft.Barrier(n.raftTimeout()*5))
 		if err == nil && n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
 			n.gate.open(term)
 			metrics.IncrCounter([]string{"dledger", "leadership", "elected"}, 1)
