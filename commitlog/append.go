@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/hashicorp/raft"
-	"golang.org/x/sys/unix"
 )
 
 var padding [recordAlign]byte
@@ -102,7 +101,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 			if writes[i].n == 0 {
 				continue
 			}
-			if err := unix.Fdatasync(writes[i].seg.fd()); err != nil {
+			if err := s.datasync(writes[i].seg.fd()); err != nil {
 				err = s.fail(fmt.Errorf("fdatasync %s: %w", writes[i].seg.path, err))
 				_ = s.rollback(writes, err)
 				return err
@@ -207,14 +206,14 @@ func (s *Store) planAndHook(logs []*raft.Log, pos int64) ([]segWrite, int64, err
 // newSegment returns a mapped, zeroed segment file starting at start:
 // the prepared one if ready, otherwise created now with fallocate.
 func (s *Store) newSegment(start int64) (*segment, error) {
-	if seg := s.prep.take(context.Background(), start); seg != nil {
+	if seg := s.prep.take(start); seg != nil {
 		return seg, nil
 	}
 	mode := PreallocFallocate
 	if s.opts.Prealloc == PreallocSparse {
 		mode = PreallocSparse
 	}
-	path, err := createSegmentFile(s.dir, start, s.segSize, mode)
+	path, err := createSegmentFile(context.Background(), s.dir, start, s.segSize, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +247,7 @@ func (s *Store) rollback(writes []segWrite, cause error) error {
 		if err := zeroRange(w.seg.fd(), w.off, w.n); err != nil {
 			return s.fail(fmt.Errorf("%v; rollback: %w", cause, err))
 		}
-		if err := unix.Fdatasync(w.seg.fd()); err != nil {
+		if err := s.datasync(w.seg.fd()); err != nil {
 			return s.fail(fmt.Errorf("%v; rollback fdatasync: %w", cause, err))
 		}
 	}

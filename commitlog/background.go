@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 )
 
 // preparer creates the next segment file in the background so a segment
@@ -22,6 +21,7 @@ type preparer struct {
 	start   int64         // start of the segment being prepared or ready; -1 none
 	ready   *segment      // prepared segment, not yet handed out
 	done    chan struct{} // closed when the in-progress preparation ends
+	cancel  context.CancelFunc
 	closed  bool
 	pending sync.WaitGroup
 }
@@ -46,10 +46,13 @@ func (p *preparer) prepare(start int64) {
 	p.start = start
 	done := make(chan struct{})
 	p.done = done
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
 	p.pending.Add(1)
 	go func() {
 		defer p.pending.Done()
-		path, err := createSegmentFile(p.dir, start, p.segSize, p.mode)
+		defer cancel()
+		path, err := createSegmentFile(ctx, p.dir, start, p.segSize, p.mode)
 		var seg *segment
 		if err == nil {
 			seg, err = openSegmentFile(path, start, p.segSize)
@@ -59,7 +62,9 @@ func (p *preparer) prepare(start int64) {
 		p.done = nil
 		close(done)
 		if err != nil {
-			p.log.Warn("preparing next segment failed; it will be created on demand", "start", start, "error", err)
+			if ctx.Err() == nil {
+				p.log.Warn("preparing next segment failed; it will be created on demand", "start", start, "error", err)
+			}
 			p.start = -1
 			return
 		}
@@ -72,9 +77,11 @@ func (p *preparer) prepare(start int64) {
 	}()
 }
 
-// take returns the prepared segment for start, waiting for a preparation of
-// it in progress; nil if none (the caller creates it).
-func (p *preparer) take(ctx context.Context, start int64) *segment {
+// take returns the prepared segment for start, or nil (the caller then
+// creates it with fallocate). A preparation still under way is cancelled
+// rather than waited for: the writer (raft's goroutine) must not stall
+// behind a zero-fill of a whole segment.
+func (p *preparer) take(start int64) *segment {
 	for {
 		p.mu.Lock()
 		if p.ready != nil && p.ready.start == start {
@@ -84,21 +91,12 @@ func (p *preparer) take(ctx context.Context, start int64) *segment {
 			p.mu.Unlock()
 			return seg
 		}
-		if p.done != nil && p.start == start {
-			done := p.done
-			p.mu.Unlock()
-			select {
-			case <-done:
-				continue
-			case <-ctx.Done():
-				return nil
-			}
-		}
 		if p.done != nil {
-			// A stale preparation: wait for it so it cannot race with our own
-			// creation of a file of the same name.
+			// Cancel and wait (at most one chunk) so it cannot race with our
+			// own creation of a file of the same name.
 			done := p.done
 			p.start = -2
+			p.cancel()
 			p.mu.Unlock()
 			<-done
 			continue
@@ -128,6 +126,7 @@ func (p *preparer) reset() {
 	}
 	if p.done != nil {
 		p.start = -2 // the goroutine deletes its file when it finishes
+		p.cancel()
 	}
 }
 
@@ -137,6 +136,9 @@ func (p *preparer) close() {
 	p.closed = true
 	if p.ready != nil {
 		p.discardLocked()
+	}
+	if p.cancel != nil {
+		p.cancel()
 	}
 	p.mu.Unlock()
 	p.pending.Wait()
@@ -229,7 +231,7 @@ func (s *Store) flushLocked() error {
 	}()
 	if end != s.flushedPos {
 		for _, seg := range dirty {
-			if err := unix.Fdatasync(seg.fd()); err != nil {
+			if err := s.datasync(seg.fd()); err != nil {
 				return s.fail(err)
 			}
 		}
@@ -324,7 +326,7 @@ func (s *Store) sealSegment(seg *segment) error {
 	if !live {
 		return nil
 	}
-	if err := unix.Fdatasync(seg.fd()); err != nil {
+	if err := s.datasync(seg.fd()); err != nil {
 		return s.fail(err)
 	}
 	s.hit("seal-before-sidecar")

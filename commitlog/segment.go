@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,7 +189,8 @@ const (
 // createSegmentFile creates dir/name(start) of size bytes via a temporary
 // file and rename, so a crash never leaves a half-prepared file under a
 // segment name; the directory is fsynced.
-func createSegmentFile(dir string, start, size int64, mode PreallocMode) (string, error) {
+// A zero-fill stops early with ctx's error when ctx is cancelled.
+func createSegmentFile(ctx context.Context, dir string, start, size int64, mode PreallocMode) (string, error) {
 	final := filepath.Join(dir, segmentName(start))
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -202,8 +204,13 @@ func createSegmentFile(dir string, start, size int64, mode PreallocMode) (string
 	}
 	switch mode {
 	case PreallocZeroFill:
-		if err := zeroRange(int(f.Fd()), 0, size); err != nil {
-			return fail(err)
+		for off := int64(0); off < size; off += int64(len(zeroBlock)) {
+			if err := ctx.Err(); err != nil {
+				return fail(err)
+			}
+			if err := zeroRange(int(f.Fd()), off, min(int64(len(zeroBlock)), size-off)); err != nil {
+				return fail(err)
+			}
 		}
 	case PreallocFallocate:
 		if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {

@@ -100,6 +100,10 @@ type Store struct {
 	bgWG     sync.WaitGroup
 	sealCh   chan *segment
 
+	// syncData is fdatasync for segment data; tests replace it to inject
+	// I/O errors.
+	syncData func(fd int) error
+
 	// crashPoint, when set (tests only), is called at interesting points of
 	// mutating operations so a test can snapshot the files there.
 	crashPoint func(point string)
@@ -329,6 +333,14 @@ func (s *Store) Err() error {
 		return f.err
 	}
 	return nil
+}
+
+// datasync fdatasyncs segment data.
+func (s *Store) datasync(fd int) error {
+	if s.syncData != nil {
+		return s.syncData(fd)
+	}
+	return unix.Fdatasync(fd)
 }
 
 func (s *Store) hit(point string) {

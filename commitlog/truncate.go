@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrTruncateBelowApplied is returned when raft asks to remove entries the
@@ -145,7 +143,7 @@ func (s *Store) truncateSuffixLocked(from uint64) error {
 			return s.fail(fmt.Errorf("truncate: zero %s: %w", kept.path, err))
 		}
 		s.hit("truncate-after-zero")
-		if err := unix.Fdatasync(kept.fd()); err != nil {
+		if err := s.datasync(kept.fd()); err != nil {
 			return s.fail(fmt.Errorf("truncate: fdatasync %s: %w", kept.path, err))
 		}
 	}
