@@ -96,7 +96,7 @@ type RouteTable struct {
 	// routeJSON caches encoded routes: clients ask for the same routes every 30 s
 	// and the answer changes only when a route-relevant mutation clears the cache
 	// (under mu's write lock). Filled under mu's read lock, hence its own mutex.
-	cacheMu   sync.Mutex
+	cacheMu   sync.RWMutex
 	routeJSON map[string][]byte
 }
 
@@ -421,9 +421,9 @@ func (t *RouteTable) TopicRoute(topic string) (*TopicRouteData, bool) {
 func (t *RouteTable) TopicRouteJSON(topic string) ([]byte, bool, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	t.cacheMu.Lock()
+	t.cacheMu.RLock()
 	b, ok := t.routeJSON[topic]
-	t.cacheMu.Unlock()
+	t.cacheMu.RUnlock()
 	if ok {
 		return b, true, nil
 	}
