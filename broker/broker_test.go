@@ -20,7 +20,7 @@ import (
 // testEnv is a namesrv and a single-node broker group on loopback, with a
 // remoting client to talk to both.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	ns     *namesrv.Server
 	b      *Broker
 	client *remoting.Client
@@ -38,14 +38,18 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-func testLogger(t *testing.T) hclog.Logger {
+func testLogger(t testing.TB) hclog.Logger {
 	if testing.Verbose() {
 		return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug})
 	}
 	return hclog.NewNullLogger()
 }
 
-func startEnv(t *testing.T, mutate func(*Config)) *testEnv {
+func startEnv(t *testing.T, mutate func(*Config)) *testEnv { return startEnvTB(t, mutate) }
+
+func startEnvB(b *testing.B) *testEnv { return startEnvTB(b, nil) }
+
+func startEnvTB(t testing.TB, mutate func(*Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t).Named("ns")})

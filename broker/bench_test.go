@@ -1,0 +1,34 @@
+package broker
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// BenchmarkSendSync measures 1 KiB single sends through the remoting server
+// into a single-node group in t.TempDir(), 16 senders in parallel.
+func BenchmarkSendSync(b *testing.B) {
+	e := startEnvB(b)
+	e.createTopic("Bench", 8)
+	body := make([]byte, 1024)
+	var q atomic.Int64
+	b.SetBytes(1024)
+	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 senders
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ext := sendExt("Bench", int(q.Add(1)%8), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r, err := e.client.Invoke(ctx, e.b.Addr(), remoting.NewRequest(remoting.SendMessage, ext, body))
+			cancel()
+			if err != nil || r.Code != 0 {
+				b.Errorf("send: %v %v", err, r)
+				return
+			}
+		}
+	})
+}
