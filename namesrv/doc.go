@@ -64,7 +64,10 @@
 // # Choices
 //
 // Compressed RegisterBrokerBody (Java's compressedRegister=true) is answered with
-// a clear SYSTEM_ERROR; raftmq brokers send JSON. KV config lives in memory only.
+// a clear SYSTEM_ERROR; raftmq brokers send JSON. A body with any invalid topic
+// (name outside ^[%|a-zA-Z0-9_-]+$ or longer than 255 bytes, queue counts outside
+// 0..16384, unknown perm bits) is refused as a whole, so no route ever carries
+// something a client cannot handle; the broker's log shows the remark. KV config lives in memory only.
 // Routes are emitted as compact standard JSON with quoted brokerId keys
 // ({"0":"ip:port"}), which the Go client's hand-rolled parser and Java accept.
 package namesrv
