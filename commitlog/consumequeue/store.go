@@ -243,9 +243,14 @@ func (s *Store) Get(topic string, queueID int32, offset int64) (Entry, error) {
 	return q.get(offset)
 }
 
-// Read appends up to max entries starting at offset to dst and returns it.
-// offset == MaxOffset yields no entries and no error (nothing new yet);
-// outside [MinOffset, MaxOffset] it returns ErrOffsetOutOfRange.
+// MaxReadEntries caps one Read, whatever max a caller passes on from the
+// network.
+const MaxReadEntries = 1 << 16
+
+// Read appends up to max (at most MaxReadEntries) entries starting at
+// offset to dst and returns it. offset == MaxOffset yields no entries and
+// no error (nothing new yet); outside [MinOffset, MaxOffset] it returns
+// ErrOffsetOutOfRange.
 func (s *Store) Read(topic string, queueID int32, offset int64, max int, dst []Entry) ([]Entry, error) {
 	if s.closed.Load() {
 		return dst, ErrClosed
@@ -260,7 +265,7 @@ func (s *Store) Read(topic string, queueID int32, offset int64, max int, dst []E
 	if max <= 0 {
 		return dst, nil
 	}
-	return q.read(offset, max, dst)
+	return q.read(offset, min(max, MaxReadEntries), dst)
 }
 
 // MinOffset is the first logical offset still held (0 for an unknown queue).

@@ -92,6 +92,12 @@ func TestPutGetReadAcrossFiles(t *testing.T) {
 	if _, err := s.Read("TopicA", 0, 36, 1, nil); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Read(max+1) err = %v", err)
 	}
+	if got, err := s.Read("Nope", 0, 0, 10, nil); err != nil || len(got) != 0 {
+		t.Fatalf("Read(unknown, 0) = %v, %v", got, err)
+	}
+	if got, err := s.Read("TopicA", 0, 0, 1<<40, nil); err != nil || len(got) != 35 {
+		t.Fatalf("Read(huge max) = %d, %v", len(got), err)
+	}
 	if _, err := s.Get("Nope", 0, 0); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Get(unknown) err = %v", err)
 	}

@@ -300,7 +300,11 @@ func (s *Service) roll(storeTimestamp int64) (*fileState, error) {
 	return fs, nil
 }
 
-// Query returns up to maxNum physical offsets indexed under key whose store
+// MaxQueryNum caps the results of one Query, whatever maxNum a caller
+// passes on from the network (Java caps at maxMsgsNumBatch, 64).
+const MaxQueryNum = 1024
+
+// Query returns up to maxNum (at most MaxQueryNum) physical offsets indexed under key whose store
 // time may lie in [begin, end] (ms), newest first, without duplicates.
 // Matches are by hash only: the caller must re-check the key (and, to the
 // second, the time) on each record.
@@ -308,6 +312,7 @@ func (s *Service) Query(key string, maxNum int, begin, end int64) ([]int64, erro
 	if maxNum <= 0 || begin > end {
 		return nil, nil
 	}
+	maxNum = min(maxNum, MaxQueryNum)
 	hash := keyHash(key)
 	minPhys := s.minPhys.Load()
 	// An entry stored as second t covers [t, t+999] ms: it may match if
