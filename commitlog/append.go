@@ -128,8 +128,7 @@ func (s *Store) planAndHook(logs []*raft.Log, pos int64) ([]segWrite, int64, err
 		return nil, 0, fmt.Errorf("commitlog: internal error: write position %d is outside the active segment", pos)
 	}
 
-	hdrs := make([]byte, HeaderSize*len(logs)+blankSize)
-	blank := hdrs[HeaderSize*len(logs):]
+	hdrs := make([]byte, HeaderSize*len(logs))
 	var writes []segWrite
 	var cur *segWrite
 	startIn := func(seg *segment, off int64, isNew bool) {
@@ -144,6 +143,7 @@ func (s *Store) planAndHook(logs []*raft.Log, pos int64) ([]segWrite, int64, err
 		if cur == nil || pos-cur.seg.start+rl > s.segSize {
 			if cur != nil {
 				if rem := cur.seg.start + s.segSize - pos; rem > 0 {
+					blank := make([]byte, blankSize)
 					encodeBlank(blank, rem)
 					cur.iovs = append(cur.iovs, blank)
 					cur.n += blankSize
@@ -160,6 +160,7 @@ func (s *Store) planAndHook(logs []*raft.Log, pos int64) ([]segWrite, int64, err
 				// Only possible for the first record into an empty store
 				// whose reset position leaves too little room.
 				rem := s.segSize - (pos - segStart)
+				blank := make([]byte, blankSize)
 				encodeBlank(blank, rem)
 				cur.iovs = append(cur.iovs, blank)
 				cur.n += blankSize

@@ -124,6 +124,42 @@ func TestRecordLayoutAndBlankFiller(t *testing.T) {
 	}
 }
 
+// TestBatchSpanningSeveralSegments: one StoreLogs whose records need two
+// BLANK fillers and two segment switches.
+func TestBatchSpanningSeveralSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, testOpts(dir))
+	storeAll(t, s, mkLogs(1, 1, 1, fixed(100)), 1)
+	logs := mkLogs(2, 5, 1, fixed(40000))
+	storeAll(t, s, logs, 4)
+	r := recordLen(40000, 0)
+	for i, want := range []int64{recordLen(100, 0), testSeg, 2 * testSeg, 3 * testSeg} {
+		if p, _ := s.RecordPos(uint64(i + 2)); p != want {
+			t.Fatalf("index %d at %d, want %d", i+2, p, want)
+		}
+	}
+	for k := int64(0); k < 3; k++ {
+		end := r
+		if k == 0 {
+			end = recordLen(100, 0) + r
+		}
+		buf := make([]byte, 8)
+		f, _ := os.Open(filepath.Join(dir, "commitlog", segmentName(k*testSeg)))
+		f.ReadAt(buf, end)
+		f.Close()
+		if magic, n := readMagic(buf); magic != blankMagic || int64(n) != testSeg-end {
+			t.Fatalf("segment %d: BLANK at %d = %#x/%d", k, end, magic, n)
+		}
+	}
+	s.Close()
+	s = mustOpen(t, testOpts(dir))
+	defer s.Close()
+	checkRange(t, s, 1, 5)
+	for _, l := range logs {
+		checkLog(t, s, l)
+	}
+}
+
 func TestHookPatchesVisibleInGetLogAndDisk(t *testing.T) {
 	dir := t.TempDir()
 	opts := testOpts(dir)

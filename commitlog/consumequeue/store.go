@@ -370,6 +370,11 @@ func (s *Store) MaxPhysOffset() int64 {
 
 // Flush makes every entry Put so far durable.
 func (s *Store) Flush() error {
+	return s.flushLocked()
+}
+
+// flushLocked is Flush for callers that hold s.mu (it does not take it).
+func (s *Store) flushLocked() error {
 	return s.each(func(q *queue) error { return q.flush() })
 }
 

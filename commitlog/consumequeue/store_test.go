@@ -561,3 +561,33 @@ func TestConcurrentRetention(t *testing.T) {
 	}
 	checkRange(t, s, "T", 0, n-1-40, n)
 }
+
+func TestReset(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, 10)
+	putRange(t, s, "A", 0, 0, 25)
+	putRange(t, s, "B", 1, 3, 5)
+	if err := s.Reset(map[QueueID]int64{{"A", 0}: 40, {"C", 2}: 0, {"a/b", 0}: 1}); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("Reset with a bad name: %v", err)
+	}
+	checkRange(t, s, "A", 0, 0, 25) // unchanged
+	if err := s.Reset(map[QueueID]int64{{"A", 0}: 40, {"C", 2}: 0}); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, s, "A", 0, 40, 40)
+	checkRange(t, s, "C", 2, 0, 0)
+	if s.MaxOffset("B", 1) != 0 {
+		t.Fatal("B survived Reset")
+	}
+	if err := s.Put("A", 0, 39, entryAt(39)); err != nil { // below min: no-op
+		t.Fatal(err)
+	}
+	putRange(t, s, "A", 0, 40, 43)
+	s.Close()
+	s2 := openTest(t, dir, 10)
+	checkRange(t, s2, "A", 0, 40, 43)
+	checkRange(t, s2, "C", 2, 0, 0)
+	if q := s2.Queues(); len(q) != 2 {
+		t.Fatalf("queues after reopen %v", q)
+	}
+}

@@ -334,3 +334,20 @@ func compareDirs(t *testing.T, a, b string) {
 		}
 	}
 }
+
+func TestReset(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, 3, 5)
+	for i := int64(0); i < 10; i++ {
+		mustPut(t, s, "k", i*10, t0+i*1000)
+	}
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(dirNames(t, dir)); n != 0 || s.LastPhysOffset() != 0 {
+		t.Fatalf("files %d last %d", n, s.LastPhysOffset())
+	}
+	eq(t, "after reset", query(t, s, "k", 64, 0, 1<<62))
+	mustPut(t, s, "k", 500, t0)
+	eq(t, "new", query(t, s, "k", 64, 0, 1<<62), 500)
+}
