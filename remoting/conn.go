@@ -50,6 +50,7 @@ type Conn struct {
 	// out feeds the writer. closeMu makes "closed" and sends on out exclusive, so
 	// every queued frame is either written or released by the writer's drain.
 	out     chan outFrame
+	wbuf    net.Buffers // writer goroutine only
 	closeMu sync.RWMutex
 	closed  bool
 
@@ -357,8 +358,8 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
-		w := batch // WriteTo consumes its receiver
-		_, err := w.WriteTo(c.nc)
+		c.wbuf = batch // WriteTo consumes its receiver; a field keeps it off the heap
+		_, err := c.wbuf.WriteTo(c.nc)
 		for _, r := range releases {
 			r()
 		}

@@ -244,7 +244,10 @@ func (p *jsonHeaderParser) parseExtFields(cmd *Command) error {
 		return p.errorf("extFields must be an object")
 	}
 	if cmd.ExtFields == nil {
-		cmd.ExtFields = make(map[string]string, 16)
+		// Each field has a ':'; values may add a few more. Sizing the map once
+		// avoids both growth and a large map for a 3-field response.
+		hint := min(strings.Count(p.s[p.i:], ":"), MaxExtFields)
+		cmd.ExtFields = make(map[string]string, hint)
 	}
 	if p.peek() == '}' {
 		p.i++
