@@ -714,3 +714,32 @@ func TestTransactionCommitAndRollback(t *testing.T) {
 		t.Fatal("bad END_TRANSACTION header accepted")
 	}
 }
+
+func TestSendV2HeaderAndUnregisterClient(t *testing.T) {
+	e := startEnv(t, nil)
+	e.createTopic("V", 1)
+	ext := map[string]string{"a": "pg", "b": "V", "c": "TBW102", "d": "4", "e": "0", "f": "0",
+		"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "3", "i": message.EncodeProperties(map[string]string{message.PropertyTags: "t"}),
+		"j": "0", "k": "false", "m": "false"}
+	r := e.call(remoting.SendMessageV2, ext, []byte("java"))
+	if r.Code != 0 || r.Ext("queueOffset") != "0" {
+		t.Fatalf("V2 send: %d %s", r.Code, r.Remark)
+	}
+	p := e.call(remoting.LitePullMessage, pullExt("g", "V", 0, 0, 0, 0), nil)
+	msgs, err := message.DecodeRecords(bodyOf(p))
+	if err != nil || len(msgs) != 1 || msgs[0].Flag != 3 || msgs[0].Tags() != "t" {
+		t.Fatalf("lite pull: %v %+v", err, msgs)
+	}
+	if r := e.call(remoting.HeartBeat, nil, heartbeatBody("c9", "ug", "V", "*")); r.Code != 0 {
+		t.Fatal(r.Remark)
+	}
+	if r := e.call(remoting.UnregisterClient, map[string]string{"clientID": "c9", "consumerGroup": "ug"}, nil); r.Code != 0 {
+		t.Fatalf("unregister: %d", r.Code)
+	}
+	if ids := e.b.clients.consumerIDs("ug"); len(ids) != 0 {
+		t.Fatalf("client kept after unregister: %v", ids)
+	}
+	if r := e.call(remoting.UnregisterClient, nil, nil); r.Code != remoting.InvalidParameter {
+		t.Fatalf("unregister without id: %d", r.Code)
+	}
+}
