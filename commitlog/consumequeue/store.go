@@ -22,6 +22,19 @@
 // MinOffset and MaxOffset. The queue table is a copy-on-write map behind an
 // atomic pointer, offsets are atomics, and readers take only a per-queue
 // read lock that keeps mappings alive while they copy entries out.
+//
+// Choices beyond RocketMQ and the design notes:
+//   - Put checks that CommitLog offsets move forward within a queue and
+//     recovery uses the same rule, so garbage or a stale tail ends the queue
+//     instead of being served.
+//   - Recovery scans each queue's written entries (not only the last three
+//     files, as Java does); it stops at the first zero slot, so the cost is
+//     the number of entries, not the file size.
+//   - Retention keeps the file holding a queue's newest entry even when all
+//     of it is below the floor, so MaxOffset survives a restart.
+//   - New files are created under a temporary name, fallocated, fsynced and
+//     renamed: no short file after a crash, and no SIGBUS from a full disk
+//     when a store into the mapping needs a block.
 package consumequeue
 
 import (
