@@ -19,6 +19,13 @@
 // and replaying the CommitLog gives identical files. They are preallocated,
 // mapped MAP_SHARED and written through the mapping; Flush, and a
 // background flusher, msync them.
+//
+// Recovery and replay: a full file is synced before the next one is
+// created, so after a crash only the newest file can be torn; Open checks it
+// and, if its header, slots and entries disagree, rebuilds the slots and
+// chain links from the longest plausible run of entries. Put ignores
+// offsets below LastPhysOffset and a key already indexed at LastPhysOffset,
+// so the FSM can replay from its durable point without duplicates.
 package indexfile
 
 import (
