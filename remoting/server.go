@@ -415,6 +415,12 @@ func (s *Server) respond(c *Conn, req, resp *Command) {
 	if err := c.Send(resp); err != nil && !errors.Is(err, ErrConnClosed) {
 		s.logger.Warn("cannot send response", "code", req.Code, "remote", c.RemoteAddr(), "error", err)
 		metrics.IncrCounter(s.metrics.sendErrors, 1)
+		// The response could not be encoded (e.g. a code too wide for the binary
+		// header): answer something the client can decode rather than let it time out.
+		fallback := NewResponse(SystemError, "cannot encode response: "+err.Error())
+		fallback.Opaque = req.Opaque
+		fallback.SerializeType = req.SerializeType
+		_ = c.Send(fallback)
 	}
 }
 

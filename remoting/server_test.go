@@ -853,3 +853,16 @@ func TestClientHandlerPanicAnswersSystemError(t *testing.T) {
 		t.Fatalf("got %v %+v", err, resp)
 	}
 }
+
+func TestServerUnencodableResponseAnswersSystemError(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(context.Context, *Conn, *Command) *Command {
+			return NewResponse(200050, "") // does not fit the binary header's int16 code
+		})
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: HeartBeat, Opaque: 9, SerializeType: SerializeRocketMQ})
+	if resp := rc.read(); resp.Code != SystemError || resp.Opaque != 9 || !strings.Contains(resp.Remark, "encode") {
+		t.Fatalf("got %+v", resp)
+	}
+}
