@@ -142,6 +142,11 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	}
 
 	group := t.groups[r.BrokerName]
+	if group != nil && group.cluster != r.ClusterName {
+		// Fencing and liveness look members up by the group's cluster; a group
+		// spanning clusters is a misconfiguration.
+		return RegisterResult{}, fmt.Errorf("brokerName %s belongs to cluster %s, not %s", r.BrokerName, group.cluster, r.ClusterName)
+	}
 	if group != nil {
 		if holder, ok := group.addrs[r.BrokerID]; ok && holder != r.BrokerAddr {
 			if hl := t.live[liveKey{group.cluster, holder}]; hl != nil {

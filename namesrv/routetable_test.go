@@ -501,3 +501,16 @@ func TestAddressMovesToAnotherGroup(t *testing.T) {
 		t.Fatalf("addrs %v", got)
 	}
 }
+
+func TestGroupStaysInItsCluster(t *testing.T) {
+	rt := NewRouteTable(time.Minute)
+	mustRegister(t, rt, reg("10.0.0.1:10911", 0, 1, topics("T")), t0)
+	r := reg("10.0.0.2:10911", 1, 1, topics("T"))
+	r.ClusterName = "other"
+	if _, err := rt.Register(r, t0); err == nil {
+		t.Fatal("a member of broker-a registered in another cluster")
+	}
+	if got := addrsOf(t, rt, "T"); !reflect.DeepEqual(got, map[int64]string{0: "10.0.0.1:10911"}) {
+		t.Fatalf("addrs %v", got)
+	}
+}
