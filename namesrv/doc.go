@@ -53,7 +53,9 @@
 //     holder's address leaves brokerAddrs[0]; when it re-registers as a follower
 //     it appears under its new id.
 //   - One address holds one brokerId: re-registering under another id removes the
-//     address's old id entry.
+//     address's old id entry (and under another brokerName, its old group entry).
+//   - A brokerName belongs to one cluster: a registration naming another
+//     clusterName is refused while the group has live members.
 //   - A registration carrying a lower term than the same address last registered
 //     is refused as overtaken in flight (a follower registration that arrives after
 //     the promotion must not demote the new leader).
