@@ -228,6 +228,10 @@ func TestSendAndPull(t *testing.T) {
 	if r.Code != remoting.PullOffsetMoved || r.Ext("nextBeginOffset") != "0" {
 		t.Fatalf("pull empty queue at 3: %d %v", r.Code, r.ExtFields)
 	}
+	// A new group on a queue whose first message is recent starts at 0 (as Java).
+	if q := e.call(remoting.QueryConsumerOffset, map[string]string{"consumerGroup": "new", "topic": "T", "queueId": "1"}, nil); q.Code != 0 || q.Ext("offset") != "0" {
+		t.Fatalf("query offset of a new group: %d %v", q.Code, q.ExtFields)
+	}
 	if e.maxOffset("T", 1) != 5 || e.maxOffset("T", 0) != 0 {
 		t.Fatal("max offsets")
 	}

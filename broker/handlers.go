@@ -180,15 +180,31 @@ func (b *Broker) handleQueryOffset(_ context.Context, _ *remoting.Conn, req *rem
 		r.SetExt("offset", itoa64(off))
 		return r
 	}
-	// As Java: a group new to a queue whose first message is still there
+	// As Java: a group new to a queue whose first message is still "in
+	// memory" (here: within the newest inMemoryWindow bytes of the log)
 	// starts at 0 unless told otherwise.
 	setZero, present, _ := req.ExtBool("setZeroIfNotFound")
-	if (!present || setZero) && b.node.ConsumeQueue().MinOffset(topic, qid) == 0 && b.node.ConsumeQueue().MaxOffset(topic, qid) > 0 {
+	if (!present || setZero) && b.firstMessageIsRecent(topic, qid) {
 		r := ok()
 		r.SetExt("offset", "0")
 		return r
 	}
 	return remoting.NewResponse(remoting.QueryNotFound, "no offset stored for this group and queue")
+}
+
+// inMemoryWindow approximates Java's "message still in page cache" test.
+const inMemoryWindow = 512 << 20
+
+func (b *Broker) firstMessageIsRecent(topic string, qid int32) bool {
+	cq := b.node.ConsumeQueue()
+	if cq.MinOffset(topic, qid) != 0 || cq.MaxOffset(topic, qid) == 0 {
+		return false
+	}
+	e, err := cq.Get(topic, qid, 0)
+	if err != nil {
+		return false
+	}
+	return b.node.CommitLog().WriteEnd()-e.PhysOffset <= inMemoryWindow
 }
 
 func (b *Broker) handleUpdateOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
