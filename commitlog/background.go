@@ -201,6 +201,16 @@ func (s *Store) flushIfNeeded() error {
 	return s.flushLocked()
 }
 
+// Sync makes every appended record durable and writes the checkpoint
+// (flushed position, Applied, Dispatched) now, instead of waiting for the
+// background flusher. Use it before reporting a snapshot as persisted.
+func (s *Store) Sync() error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
 // flush syncs all written data and writes the checkpoint.
 func (s *Store) flush() error {
 	s.ckMu.Lock()

@@ -130,6 +130,12 @@ func (s *Store) recover() error {
 	if len(segs) > 0 {
 		a := segs[len(segs)-1]
 		a.sealed = false
+		// The active segment may still get records (a smaller entry can
+		// land where a BLANK was): its sidecar, if any, must go.
+		if err := os.Remove(a.path + sidecarSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			release()
+			return err
+		}
 		if !s.clean {
 			if err := zeroTail(a, writeEnd-a.start); err != nil {
 				release()
