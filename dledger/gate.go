@@ -32,6 +32,9 @@ type assigner struct {
 }
 
 func newAssigner(log hclog.Logger, maxOffset func(string, int32) int64) *assigner {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	return &assigner{log: log, maxOffset: maxOffset, now: time.Now, next: map[queueKey]int64{}}
 }
 
