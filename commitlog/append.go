@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/armon/go-metrics"
 	"os"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -37,6 +39,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	defer metrics.MeasureSince([]string{"commitlog", "store_logs"}, time.Now())
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.usable(); err != nil {
@@ -110,6 +113,12 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		s.hit("append-after-sync")
 	}
 	s.publish(logs, writes, endPos)
+	var n int64
+	for i := range writes {
+		n += writes[i].n
+	}
+	metrics.IncrCounter([]string{"commitlog", "append_bytes"}, float32(n))
+	metrics.IncrCounter([]string{"commitlog", "append_entries"}, float32(len(logs)))
 	return nil
 }
 
@@ -253,6 +262,7 @@ func (s *Store) rollback(writes []segWrite, cause error) error {
 		}
 	}
 	s.discardNew(writes)
+	metrics.IncrCounter([]string{"commitlog", "rollback"}, 1)
 	s.log.Warn("StoreLogs rolled back", "error", cause)
 	return cause
 }

@@ -106,7 +106,8 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	c.Applied = be.Uint64(b[96:])
 	c.Dispatched = be.Uint64(b[104:])
 	c.RaftPrefixOK = be.Uint64(b[112:])
-	if c.SegSize <= 0 || c.FlushedPos < 0 || c.FirstPos < 0 || c.ResetPos < 0 || b[64] > 1 {
+	if c.SegSize <= 0 || c.FlushedPos < 0 || c.FirstPos < 0 || c.ResetPos < 0 || b[64] > 1 ||
+		c.SegSize%recordAlign != 0 || c.FlushedPos%recordAlign != 0 || c.FirstPos%recordAlign != 0 || c.ResetPos%recordAlign != 0 {
 		return c, fmt.Errorf("%w: checkpoint fields out of range", ErrCorrupt)
 	}
 	return c, nil

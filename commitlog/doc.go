@@ -51,6 +51,13 @@
 //     may lag the acknowledged one; recovery still keeps everything on disk
 //     that passes the checks.
 //
+// Metrics (armon/go-metrics global registry, shared with raft):
+// commitlog.store_logs and commitlog.fdatasync (timers),
+// commitlog.append_bytes, commitlog.append_entries, commitlog.rollback,
+// commitlog.truncate_suffix, commitlog.reset, commitlog.failed,
+// commitlog.retention.deleted_segments (counters) and
+// commitlog.disk_used_ratio (gauge, set by RunRetention).
+//
 // Any fdatasync failure is fatal: the Store refuses every later write and
 // keeps the abort file, since the page cache state after a failed fsync is
 // unknowable.

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"context"
 	"fmt"
+	"github.com/armon/go-metrics"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -88,6 +89,7 @@ func (s *Store) deleteHeadSegmentLocked(seg *segment) error {
 	if err := removeSegments(s.dir, []*segment{seg}); err != nil {
 		return s.fail(fmt.Errorf("retention: %w", err))
 	}
+	metrics.IncrCounter([]string{"commitlog", "retention", "deleted_segments"}, 1)
 	s.log.Info("deleted expired segment", "segment", seg.path, "first_index", next.baseIndex)
 	return nil
 }
@@ -146,6 +148,7 @@ func (s *Store) retentionRound(p RetentionPolicy, safe uint64, now time.Time) {
 		return
 	}
 	s.diskFull.Store(p.RejectWrites(usage))
+	metrics.SetGauge([]string{"commitlog", "disk_used_ratio"}, float32(usage))
 	reserved := p.FileReservedTime
 	if reserved <= 0 {
 		reserved = s.opts.FileReservedTime

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/armon/go-metrics"
 	"os"
 	"path/filepath"
 	"sync"
@@ -322,6 +323,7 @@ func (s *Store) usable() error {
 func (s *Store) fail(err error) error {
 	err = fmt.Errorf("commitlog: store failed, refusing further writes: %w", err)
 	if s.failed.CompareAndSwap(nil, &failure{err: err}) {
+		metrics.IncrCounter([]string{"commitlog", "failed"}, 1)
 		s.log.Error("fatal I/O error", "error", err)
 	}
 	return s.failed.Load().err
@@ -337,6 +339,7 @@ func (s *Store) Err() error {
 
 // datasync fdatasyncs segment data.
 func (s *Store) datasync(fd int) error {
+	defer metrics.MeasureSince([]string{"commitlog", "fdatasync"}, time.Now())
 	if s.syncData != nil {
 		return s.syncData(fd)
 	}

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"github.com/armon/go-metrics"
 	"os"
 )
 
@@ -157,6 +158,7 @@ func (s *Store) truncateSuffixLocked(from uint64) error {
 	if err := syncDir(s.dir); err != nil {
 		return s.fail(err)
 	}
+	metrics.IncrCounter([]string{"commitlog", "truncate_suffix"}, 1)
 	s.log.Debug("truncated suffix", "from", from, "write_end", newEnd)
 	return nil
 }
@@ -230,6 +232,7 @@ func (s *Store) applyResetLocked() error {
 	}); err != nil {
 		return err
 	}
+	metrics.IncrCounter([]string{"commitlog", "reset"}, 1)
 	s.log.Info("log reset", "next_index", ck.ResetIndex+1, "pos", ck.ResetPos)
 	return nil
 }
