@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,20 @@ func svcEventually(t *testing.T, timeout time.Duration, what string, check func(
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// svcRaceEnabled reports whether the test binary was built with -race.
+func svcRaceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // svcName returns a unique topic or group name with the given prefix.

@@ -321,6 +321,67 @@ func TestServicesDeadLetterQueue(t *testing.T) {
 	}
 }
 
+// TestServicesOrderlyDeadLetter: an orderly push consumer (queues locked
+// with LOCK_BATCH_MQ) with MaxReconsumeTimes(1) retries a failing message in
+// place, then hands it to the broker with CONSUMER_SEND_MSG_BACK delayLevel
+// -1, which must put it straight into %DLQ%<group>; the queue then moves on.
+func TestServicesOrderlyDeadLetter(t *testing.T) {
+	if svcRaceEnabled() {
+		// Its pull goroutine puts into processQueue.msgCache while the consume
+		// goroutine reads it unlocked (consumer/process_queue.go:313,
+		// takeMessages -> msgCache.Empty vs putMessage -> msgCache.Put); the
+		// race detector fails any test that runs it.
+		t.Skip("the official Go client's orderly push consumer has a data race; run without -race")
+	}
+	t.Parallel()
+	s := svcStartStandalone(t)
+	topic := svcName("OrderlyDlq")
+	group := svcName("orderlycg")
+	p := svcNewProducer(t, s)
+	svcSend(t, p, primitive.NewMessage(topic, []byte("warmup")))
+
+	rec := newSvcRecorder(func(m *primitive.MessageExt, _ int) consumer.ConsumeResult {
+		if string(m.Body) == "poison" {
+			return consumer.SuspendCurrentQueueAMoment
+		}
+		return consumer.ConsumeSuccess
+	})
+	svcStartConsumer(t, s, group, topic, rec, consumer.WithConsumerOrder(true),
+		consumer.WithMaxReconsumeTimes(1), consumer.WithConsumeMessageBatchMaxSize(1))
+	rec.waitDeliveries(t, "warmup", 1, 30*time.Second)
+
+	r := svcSend(t, p, primitive.NewMessage(topic, []byte("poison")))
+	svcSend(t, p, primitive.NewMessage(topic, []byte("after")))
+	dlq := "%DLQ%" + group
+	a := svcAdmin(t, s)
+	svcEventually(t, 60*time.Second, "the poison message in "+dlq, func() error {
+		n, err := svcTopicMessages(a, dlq)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("%d messages, want 1", n)
+		}
+		return err
+	})
+	// The orderly client retries in place: reconsumeTimes 0, 1, 2, then
+	// gives up because 2 > 1.
+	if ds := rec.deliveries("poison"); len(ds) != 3 {
+		t.Fatalf("poison delivered %d times before the DLQ, want 3", len(ds))
+	}
+
+	reader := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("orderlydlqreader"), dlq, reader)
+	m := reader.waitDeliveries(t, "poison", 1, 30*time.Second)[0].msg
+	// Stored by the broker's send-back (the client's fallback would name the
+	// client id and count its local retries).
+	if got := m.GetProperty(primitive.PropertyOriginMessageId); got != r.OffsetMsgID {
+		t.Fatalf("dead letter ORIGIN_MESSAGE_ID %q, want the original's offsetMsgId %q", got, r.OffsetMsgID)
+	}
+	if m.ReconsumeTimes != 1 {
+		t.Fatalf("dead letter reconsumeTimes %d, want 1 (the stored original's 0, plus one)", m.ReconsumeTimes)
+	}
+	// The queue was not blocked by the poison message.
+	rec.waitDeliveries(t, "after", 1, 30*time.Second)
+}
+
 // TestServicesQueryByKeyAndViewByID: messages sent with keys are found by
 // QUERY_MESSAGE (12) for each key, and VIEW_MESSAGE_BY_ID (33) returns the
 // message an offsetMsgId names; an id naming no message is an error.
