@@ -88,10 +88,7 @@ func newAdmin(t *testing.T, nsAddr string) admin.Admin {
 // run` uses), registers a broker by hand and checks what the official Go
 // client's admin API reads back.
 func TestNamesrvBinaryServesOfficialClient(t *testing.T) {
-	ns := harness.Start(t, "namesrv", harness.Options{
-		Addr: harness.FreeAddr(t),
-		Args: func(addr string) []string { return []string{"-listen", addr} },
-	})
+	ns := harness.StartNamesrv(t)
 	cli := remoting.NewClient(remoting.ClientConfig{})
 	defer cli.Close()
 

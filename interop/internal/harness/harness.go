@@ -391,3 +391,13 @@ func (b *logBuffer) String() string {
 	}
 	return string(b.buf)
 }
+
+// StartNamesrv starts `raftmq namesrv` on a free loopback port with extra flags
+// and waits until it answers; its address is the returned Process's Addr.
+func StartNamesrv(t testing.TB, extraArgs ...string) *Process {
+	t.Helper()
+	return Start(t, "namesrv", Options{
+		Addr: FreeAddr(t),
+		Args: func(addr string) []string { return append([]string{"-listen", addr}, extraArgs...) },
+	})
+}

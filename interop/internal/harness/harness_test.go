@@ -10,12 +10,7 @@ import (
 	"github.com/raftmq/raftmq/remoting"
 )
 
-func startNamesrv(t *testing.T) *Process {
-	return Start(t, "namesrv", Options{
-		Addr: FreeAddr(t),
-		Args: func(addr string) []string { return []string{"-listen", addr} },
-	})
-}
+func startNamesrv(t *testing.T) *Process { return StartNamesrv(t, "-logLevel", "debug") }
 
 func topicList(cli *remoting.Client, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
