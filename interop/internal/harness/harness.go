@@ -401,3 +401,25 @@ func StartNamesrv(t testing.TB, extraArgs ...string) *Process {
 		Args: func(addr string) []string { return append([]string{"-listen", addr}, extraArgs...) },
 	})
 }
+
+// WaitForLog waits until the process's output contains substr (e.g. a "ready"
+// line). It fails early when the process exits.
+func (p *Process) WaitForLog(substr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(p.Log(), substr) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %q not logged within %v", p.Name, substr, timeout)
+		}
+		select {
+		case <-p.done:
+			if strings.Contains(p.Log(), substr) {
+				return nil
+			}
+			return fmt.Errorf("%s exited (%v) before logging %q", p.Name, p.waitErr, substr)
+		case <-tick.C:
+		}
+	}
+	return nil
+}

@@ -32,6 +32,12 @@ func TestStartPauseResumeStop(t *testing.T) {
 	if err := topicList(cli, p.Addr, 10*time.Second); err != nil {
 		t.Fatalf("namesrv does not answer: %v", err)
 	}
+	if err := p.WaitForLog("boot success", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitForLog("no such line", 50*time.Millisecond); err == nil {
+		t.Fatal("WaitForLog found a line never logged")
+	}
 	if err := p.Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +69,9 @@ func TestStartPauseResumeStop(t *testing.T) {
 func TestKill(t *testing.T) {
 	p := startNamesrv(t)
 	p.Kill()
+	if err := p.WaitForLog("never", time.Minute); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("WaitForLog on a dead process: %v", err)
+	}
 	select {
 	case <-p.Done():
 	default:
