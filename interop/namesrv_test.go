@@ -391,3 +391,32 @@ func TestNamesrvAdminDeleteTopic(t *testing.T) {
 		t.Fatalf("other topic: %v %v", mqs, err)
 	}
 }
+
+// TestNamesrvIndependentInstances runs two namesrv binaries with no sync between
+// them: a broker registers with both, one dies, and the official client, given
+// both addresses, still resolves the route from the survivor.
+func TestNamesrvIndependentInstances(t *testing.T) {
+	ns1, ns2 := harness.StartNamesrv(t), harness.StartNamesrv(t)
+	cli := remoting.NewClient(remoting.ClientConfig{})
+	defer cli.Close()
+	const topic = "InteropTwoNamesrvs"
+	for _, ns := range []*harness.Process{ns1, ns2} {
+		if r := registerBroker(t, cli, ns.Addr, "127.0.0.1:10911", 0, 1, topicTable(3, topic)); r.Code != remoting.Success {
+			t.Fatalf("register with %s: %d %s", ns.Addr, r.Code, r.Remark)
+		}
+	}
+	if err := ns1.Stop(); err != nil {
+		t.Fatalf("stop %s: %v", ns1.Addr, err)
+	}
+	a, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{ns1.Addr, ns2.Addr})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mqs, err := a.FetchPublishMessageQueues(ctx, topic)
+	if err != nil || len(mqs) != 3 {
+		t.Fatalf("route with one namesrv down: %v %v", mqs, err)
+	}
+}
