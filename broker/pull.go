@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/armon/go-metrics"
 	"github.com/raftmq/raftmq/commitlog"
 	"github.com/raftmq/raftmq/commitlog/consumequeue"
 	"github.com/raftmq/raftmq/message"
@@ -135,6 +136,7 @@ func (f tagFilter) matchRecord(rec []byte) bool {
 // SUSPEND set parks the request without holding a worker: it is answered
 // later through Conn.Send by a dispatch wake-up or its timer.
 func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	defer measureSince("pull", time.Now())
 	h, err := decodePullHeader(req)
 	if err != nil {
 		return pullError(remoting.InvalidParameter, err.Error())
@@ -181,6 +183,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if resp.Release != nil {
 		resp.Release()
 	}
+	metrics.IncrCounter([]string{"broker", "pull", "parked"}, 1)
 	b.holds.park(&heldPull{conn: conn, req: req, h: h, filter: filter}, timeout)
 	return nil
 }

@@ -31,6 +31,7 @@ const sendTimeout = 10 * time.Second
 // handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE and the
 // reply-message codes.
 func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	defer measureSince("send", time.Now())
 	h, err := decodeSendHeader(req)
 	if err != nil {
 		return remoting.NewResponse(remoting.InvalidParameter, err.Error())
