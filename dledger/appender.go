@@ -40,11 +40,23 @@ type appender struct {
 	notLeader func() error
 	reqs      chan *appendReq
 	pending   chan *inflight
+	// slots bounds the entries in flight. Without a bound every request
+	// would become its own entry (raft's apply channel is buffered), and
+	// packing would never happen; with it, requests arriving while the
+	// slots are busy are packed into the next entry.
+	slots chan struct{}
 }
+
+// maxInflightEntries is how many entries the appender keeps in raft at
+// once: enough to overlap one entry's replication with the next one's
+// local write (raft pipelines two AppendEntries RPCs), few enough that
+// concurrent producers share entries.
+const maxInflightEntries = 3
 
 func newAppender(ctx context.Context, r *raft.Raft, maxBytes int, notLeader func() error) *appender {
 	return &appender{ctx: ctx, raft: r, maxBytes: maxBytes, notLeader: notLeader,
-		reqs: make(chan *appendReq, 4096), pending: make(chan *inflight, 1024)}
+		reqs: make(chan *appendReq, 4096), pending: make(chan *inflight, maxInflightEntries),
+		slots: make(chan struct{}, maxInflightEntries)}
 }
 
 func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]AppendResult, error) {
@@ -79,6 +91,14 @@ func (a *appender) run() {
 			case <-a.ctx.Done():
 				return
 			}
+		}
+		// Wait for a free slot before draining, so that whatever queues up
+		// meanwhile goes into this entry.
+		select {
+		case a.slots <- struct{}{}:
+		case <-a.ctx.Done():
+			a.answer([]*appendReq{first}, nil, ErrClosed)
+			return
 		}
 		batch := []*appendReq{first}
 		size, count := payloadHeaderSize+first.size, len(first.records)
@@ -119,6 +139,7 @@ func (a *appender) run() {
 func (a *appender) wait() {
 	for in := range a.pending {
 		err := futureError(a.ctx, in.fut)
+		<-a.slots
 		metrics.MeasureSince([]string{"dledger", "append", "commit_latency"}, in.start)
 		if err != nil {
 			a.answer(in.reqs, nil, mapRaftErr(err, a.notLeader))

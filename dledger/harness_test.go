@@ -87,7 +87,7 @@ func (m *testMeta) get(k string) string {
 // testCluster runs n nodes in-process over InmemTransport (links can be
 // cut) or loopback TCP.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	tcp   bool
 	peers []Peer
 	dirs  []string
@@ -97,6 +97,8 @@ type testCluster struct {
 	metas []*testMeta
 	cut   map[[2]int]bool
 	mu    sync.Mutex // guards nodes against the load goroutines
+	// prodTimeouts uses the config sheet's raft timeouts (benchmarks).
+	prodTimeouts bool
 }
 
 func (c *testCluster) setNode(i int, n *Node) {
@@ -105,8 +107,12 @@ func (c *testCluster) setNode(i int, n *Node) {
 	c.mu.Unlock()
 }
 
-func newCluster(t *testing.T, n int, tcp bool) *testCluster {
-	c := &testCluster{t: t, tcp: tcp, cut: map[[2]int]bool{}}
+func newCluster(t testing.TB, n int, tcp bool) *testCluster {
+	return newClusterWith(t, n, tcp, false)
+}
+
+func newClusterWith(t testing.TB, n int, tcp, prodTimeouts bool) *testCluster {
+	c := &testCluster{t: t, tcp: tcp, cut: map[[2]int]bool{}, prodTimeouts: prodTimeouts}
 	for i := 0; i < n; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.disks = append(c.disks, &memDisk{})
@@ -115,7 +121,7 @@ func newCluster(t *testing.T, n int, tcp bool) *testCluster {
 		c.trans = append(c.trans, nil)
 		id := fmt.Sprintf("n%d", i)
 		if tcp {
-			tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 5*time.Second, nil)
+			tr, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 5*time.Second, hclog.NewNullLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,6 +155,10 @@ func (c *testCluster) config(i int) Config {
 		Meta:   c.metas[i],
 		Logger: hclog.New(&hclog.LoggerOptions{Name: c.peers[i].ID, Level: hclog.Warn, Output: testWriter{c.t}}),
 	}
+	if c.prodTimeouts {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 0, 0, 0, 0
+		cfg.SnapshotInterval, cfg.SnapshotThreshold, cfg.SegmentSize = 0, 0, 64<<20
+	}
 	if !useRealCommitlog {
 		d := c.disks[i]
 		cfg.openLog = func(o commitlog.Options) (logStore, error) { return &memLog{d: d, hook: o.Hook}, nil }
@@ -156,7 +166,7 @@ func (c *testCluster) config(i int) Config {
 	return cfg
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -169,7 +179,7 @@ func (c *testCluster) start(i int) {
 	cfg := c.config(i)
 	if c.tcp {
 		if c.trans[i] == nil {
-			tr, err := raft.NewTCPTransport(c.peers[i].Addr, nil, 3, 5*time.Second, nil)
+			tr, err := raft.NewTCPTransportWithLogger(c.peers[i].Addr, nil, 3, 5*time.Second, hclog.NewNullLogger())
 			if err != nil {
 				c.t.Fatal(err)
 			}
@@ -257,7 +267,7 @@ func (n *Node) abandon() {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -346,7 +356,7 @@ type queueMsg struct {
 }
 
 // readQueue reads every message of (topic, qid) through the CQ and the log.
-func readQueue(t *testing.T, n *Node, topic string, qid int32) []queueMsg {
+func readQueue(t testing.TB, n *Node, topic string, qid int32) []queueMsg {
 	t.Helper()
 	min := n.cq.MinOffset(topic, qid)
 	ents, err := n.cq.Read(topic, qid, min, 1<<20, nil)
