@@ -1,13 +1,36 @@
 // Package broker is the RocketMQ-compatible broker of one Raft group member: it
 // owns the request processors (send, pull with long polling, offsets, heartbeat
 // and client registry, queries, admin, send-back, transactions), the topic,
-// subscription-group and consumer-offset managers whose state is replicated
-// through Raft (MetaStateMachine), the namesrv registration by role, and the
-// broker.conf configuration.
+// subscription-group and consumer-offset state replicated through Raft
+// (metaStore, a dledger.MetaStateMachine with a small versioned JSON command
+// format), the namesrv registration by role (leader = brokerId 0 with its term
+// as dataVersion.stateVersion, followers = 1+ordinal), the wiring of the
+// services in broker/schedule, broker/txn, broker/retry and broker/lockmgr,
+// and the broker.conf configuration (RocketMQ key names).
 //
-// Choices that differ from the design notes: consumer offset commits are
-// coalesced on the leader and proposed as one Raft entry per flush interval
-// (offsetFlushIntervalMs, 1 s) instead of one entry per commit; a follower
-// answers writes with SERVICE_NOT_AVAILABLE (14) naming the leader rather than
-// forwarding them.
+// Start opens the group member (dledger.Open), serves clients on a
+// remoting.Server and registers with every namesrv at once on any role or
+// topic change, then every registerNameServerPeriod.
+//
+// Choices that differ from, or sharpen, the design notes:
+//   - Consumer offset commits are coalesced on the leader: they are visible to
+//     queries at once and replicated as one Raft entry per
+//     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
+//     one entry per commit. Pending commits are dropped on leadership loss
+//     (clients re-commit every 5 s).
+//   - A follower answers sends, offset updates, locks and admin writes with
+//     SERVICE_NOT_AVAILABLE (14, retried by the Go and Java clients) whose
+//     remark names the leader; it does not forward. It serves pulls of
+//     committed data, and every pull answer suggests brokerId 0 so that
+//     consumers return to the leader.
+//   - A pull without the subscription flag from a group whose heartbeat has
+//     not reached this node yet is served unfiltered (the clients filter by
+//     tag again) instead of SUBSCRIPTION_NOT_EXIST, which would stall the
+//     queue for 3 s. Filtering is by tag hash on the consume queue, then by
+//     the record's TAGS property.
+//   - QUERY_CONSUMER_OFFSET for a group without an offset answers 0 (as Java
+//     does while the first message is in memory) only when the queue's first
+//     message lies within the newest 512 MiB of the log, else 22.
+//   - Parked long polls hold no worker: they are answered through Conn.Send
+//     when the dispatcher reports new messages for their queue, or by a timer.
 package broker
