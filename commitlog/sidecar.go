@@ -70,7 +70,7 @@ func decodeSidecar(b []byte, segSize int64) (sidecar, error) {
 	}
 	c := crc32.Checksum(b[:64], castagnoli)
 	c = crc32.Update(c, castagnoli, b[sidecarHeaderLen:])
-	if c != be.Uint32(b[64:]) {
+	if c != be.Uint32(b[64:]) || be.Uint32(b[68:]) != 0 {
 		return sc, fmt.Errorf("%w: sidecar crc", ErrCorrupt)
 	}
 	sc.SegStart = int64(be.Uint64(b[8:]))
