@@ -26,6 +26,7 @@ type queueStore interface {
 	MaxOffset(topic string, queueID int32) int64
 	Queues() []consumequeue.QueueID
 	TruncateFrom(physEnd int64) error
+	DeleteBelow(minPhys int64) error
 	Flush() error
 	Close() error
 }
@@ -34,6 +35,7 @@ type queueStore interface {
 type keyIndex interface {
 	Put(key string, physOffset int64, storeTimestamp int64) error
 	TruncateFrom(physEnd int64) error
+	DeleteBelow(minPhys int64) error
 	Flush() error
 	Close() error
 }

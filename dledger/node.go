@@ -108,6 +108,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.FileReservedTime == 0 {
 		cfg.FileReservedTime = 72 * time.Hour
 	}
+	if cfg.DeleteWhenHour == 0 {
+		cfg.DeleteWhenHour = 4 // RocketMQ deleteWhen=04; 0 means "default"
+	}
 	if cfg.TagsCode == nil {
 		cfg.TagsCode = func(r message.Record) int64 { return message.TagsHashCode(r.Property(propTags)) }
 	}
@@ -131,7 +134,8 @@ func (n *Node) open() error {
 		return fmt.Errorf("dledger: open index: %w", err)
 	}
 	n.gate = newAssigner(n.log, n.cq.MaxOffset)
-	clOpts := commitlog.Options{RootDir: cfg.StoreDir, SegmentSize: cfg.SegmentSize, Flush: cfg.Flush, Hook: n.gate.hook, Logger: cfg.Logger.Named("commitlog")}
+	clOpts := commitlog.Options{RootDir: cfg.StoreDir, SegmentSize: cfg.SegmentSize, Flush: cfg.Flush, Hook: n.gate.hook,
+		Logger: cfg.Logger.Named("commitlog"), FileReservedTime: cfg.FileReservedTime}
 	if cfg.openLog != nil {
 		n.store, err = cfg.openLog(clOpts)
 	} else {
@@ -204,6 +208,12 @@ func (n *Node) open() error {
 		return fmt.Errorf("dledger: start raft: %w", err)
 	}
 	n.app = newAppender(n.ctx, n.raft, cfg.MaxEntryBytes, n.notLeader)
+	if n.cl != nil {
+		policy := commitlog.DefaultRetentionPolicy()
+		policy.FileReservedTime, policy.DeleteWhenHour = cfg.FileReservedTime, cfg.DeleteWhenHour
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.cl.RunRetention(n.ctx, policy, n.safeIndex) }()
+	}
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.app.run() }()
 	go func() { defer n.wg.Done(); n.watchLeadership() }()
@@ -316,10 +326,22 @@ func (n *Node) loadSnapshot(id string) (*snapshotBlob, error) {
 	return blob, nil
 }
 
-// runFlusher checkpoints the CQ/index every second.
+// safeIndex bounds retention (notes §4.8): never delete above the latest
+// snapshot, the durable dispatch point or the commit index.
+func (n *Node) safeIndex() uint64 {
+	metas, err := n.snaps.List()
+	if err != nil || len(metas) == 0 {
+		return 0 // no snapshot: a follower that needs one could not get it
+	}
+	return min(metas[0].Index, n.store.Dispatched(), n.raft.CommitIndex())
+}
+
+// runFlusher checkpoints the CQ/index every second and drops CQ/index
+// entries that point below the log's first position after retention.
 func (n *Node) runFlusher() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	minPos := n.store.MinPos()
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -327,6 +349,15 @@ func (n *Node) runFlusher() {
 		case <-t.C:
 			if err := n.fsm.checkpoint(); err != nil {
 				n.log.Error("checkpoint failed", "error", err)
+			}
+			if p := n.store.MinPos(); p > minPos {
+				if err := n.cq.DeleteBelow(p); err != nil {
+					n.log.Warn("consumequeue retention failed", "min_pos", p, "error", err)
+				}
+				if err := n.idx.DeleteBelow(p); err != nil {
+					n.log.Warn("index retention failed", "min_pos", p, "error", err)
+				}
+				minPos = p
 			}
 		}
 	}
