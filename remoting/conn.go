@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,13 +23,13 @@ var ErrConnClosed = errors.New("remoting: connection closed")
 // (Java's serverChannelMaxIdleTimeSeconds and the Go client's read deadline).
 const DefaultIdleTimeout = 120 * time.Second
 
-// Writer tuning: how many frames one writev may carry, how long a stuck peer may
-// block the writer, and how many frames may wait for the writer.
+// DefaultMaxQueuedBytes is how many response bytes may wait for a peer that does
+// not read before its connection is closed (ServerConfig.MaxQueuedBytesPerConn).
+const DefaultMaxQueuedBytes = 64 << 20
+
+// How long one write may block on a peer that does not read, and the read buffer.
 const (
-	maxBatchFrames      = 64
-	maxBatchBytes       = 1 << 20
 	defaultWriteTimeout = 30 * time.Second
-	writeQueueLen       = 128      // per connection: keep idle connections cheap
 	readBufferSize      = 16 << 10 // larger frames are read straight into their own buffer
 )
 
@@ -47,12 +48,15 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// out feeds the writer. closeMu makes "closed" and sends on out exclusive, so
-	// every queued frame is either written or released by the writer's drain.
-	out     chan outFrame
-	wbuf    net.Buffers // writer goroutine only
-	closeMu sync.RWMutex
-	closed  bool
+	// The write queue: handlers append, the writer takes all. closed is set by
+	// the writer's drain, so every queued frame is either written or released.
+	qmu       sync.Mutex
+	queue     []outFrame
+	queued    int // bytes in queue and in the writer's current batch
+	maxQueued int
+	closed    bool
+	wake      chan struct{} // capacity 1: "the queue is not empty"
+	wbuf      net.Buffers   // writer goroutine only
 
 	opaque   atomic.Int32
 	inflight atomic.Int32 // server side: requests of this connection queued or running
@@ -68,6 +72,7 @@ type Conn struct {
 type outFrame struct {
 	bufs    net.Buffers
 	release func()
+	size    int
 }
 
 type pendingCall struct {
@@ -76,33 +81,35 @@ type pendingCall struct {
 }
 
 type connOptions struct {
-	id       uint64
-	side     string
-	logger   hclog.Logger
-	maxFrame int
-	idle     time.Duration
-	version  int32
-	dispatch func(*Conn, *Command)
-	onClose  func(*Conn)
+	id        uint64
+	side      string
+	logger    hclog.Logger
+	maxFrame  int
+	maxQueued int
+	idle      time.Duration
+	version   int32
+	dispatch  func(*Conn, *Command)
+	onClose   func(*Conn)
 }
 
 func newConn(parent context.Context, nc net.Conn, o connOptions) *Conn {
 	ctx, cancel := context.WithCancel(parent)
 	c := &Conn{
-		id:       o.id,
-		side:     o.side,
-		nc:       nc,
-		logger:   o.logger,
-		maxFrame: o.maxFrame,
-		idle:     o.idle,
-		version:  o.version,
-		ctx:      ctx,
-		cancel:   cancel,
-		out:      make(chan outFrame, writeQueueLen),
-		pending:  make(map[int32]*pendingCall),
-		dispatch: o.dispatch,
-		onClose:  o.onClose,
-		done:     make(chan struct{}),
+		id:        o.id,
+		side:      o.side,
+		nc:        nc,
+		logger:    o.logger,
+		maxFrame:  o.maxFrame,
+		idle:      o.idle,
+		version:   o.version,
+		ctx:       ctx,
+		cancel:    cancel,
+		wake:      make(chan struct{}, 1),
+		maxQueued: o.maxQueued,
+		pending:   make(map[int32]*pendingCall),
+		dispatch:  o.dispatch,
+		onClose:   o.onClose,
+		done:      make(chan struct{}),
 	}
 	writerDone := make(chan struct{})
 	go func() {
@@ -291,8 +298,10 @@ func (c *Conn) failPending() {
 	}
 }
 
-// write queues a frame for the writer. The command's Release moves to the frame:
-// it runs after the write, or now if the frame cannot be queued.
+// write queues a frame for the writer without blocking: a handler never waits
+// for a slow peer. The command's Release moves to the frame: it runs after the
+// write, or now if the frame cannot be queued. A peer that lets more than
+// maxQueued bytes pile up is not reading; its connection is closed.
 func (c *Conn) write(cmd *Command) error {
 	release := cmd.Release
 	cmd.Release = nil
@@ -303,68 +312,81 @@ func (c *Conn) write(cmd *Command) error {
 		}
 		return err
 	}
-	c.closeMu.RLock()
-	defer c.closeMu.RUnlock()
+	size := 0
+	for _, b := range bufs {
+		size += len(b)
+	}
+	c.qmu.Lock()
 	if c.closed {
+		c.qmu.Unlock()
 		if release != nil {
 			release()
 		}
 		return ErrConnClosed
 	}
+	if c.maxQueued > 0 && c.queued > 0 && c.queued+size > c.maxQueued {
+		queued := c.queued
+		c.qmu.Unlock()
+		if release != nil {
+			release()
+		}
+		metrics.IncrCounter([]string{"remoting", c.side, "slow_peer_closes"}, 1)
+		c.logger.Warn("peer is not reading its responses, closing connection",
+			"remote", c.RemoteAddr(), "queued_bytes", queued)
+		c.Close()
+		return fmt.Errorf("%w: peer not reading (%d bytes queued)", ErrConnClosed, queued)
+	}
+	c.queue = append(c.queue, outFrame{bufs: bufs, release: release, size: size})
+	c.queued += size
+	c.qmu.Unlock()
 	select {
-	case c.out <- outFrame{bufs: bufs, release: release}:
-		return nil
-	case <-c.ctx.Done():
-		if release != nil {
-			release()
-		}
-		return ErrConnClosed
+	case c.wake <- struct{}{}:
+	default: // the writer is already due to look at the queue
 	}
+	return nil
 }
 
+// writeLoop takes everything queued and writes it with one writev (net.Buffers
+// splits it into syscalls of at most IOV_MAX buffers), then releases it.
 func (c *Conn) writeLoop() {
 	var (
-		batch    net.Buffers
-		releases []func()
+		spare []outFrame
+		batch net.Buffers
 	)
 	for {
-		var f outFrame
 		select {
-		case f = <-c.out:
+		case <-c.wake:
 		case <-c.ctx.Done():
 			c.drain()
 			return
 		}
-		batch, releases = batch[:0], releases[:0]
-		size := 0
-		for n := 0; ; n++ {
+		c.qmu.Lock()
+		frames := c.queue
+		c.queue = spare[:0]
+		c.qmu.Unlock()
+		if len(frames) == 0 {
+			continue
+		}
+		batch = batch[:0]
+		written := 0
+		for _, f := range frames {
 			batch = append(batch, f.bufs...)
-			for _, b := range f.bufs {
-				size += len(b)
-			}
-			if f.release != nil {
-				releases = append(releases, f.release)
-			}
-			if n+1 >= maxBatchFrames || size >= maxBatchBytes {
-				break
-			}
-			var more bool
-			select {
-			case f, more = <-c.out:
-			default:
-			}
-			if !more {
-				break
-			}
+			written += f.size
 		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
 		c.wbuf = batch // WriteTo consumes its receiver; a field keeps it off the heap
 		_, err := c.wbuf.WriteTo(c.nc)
-		for _, r := range releases {
-			r()
+		for _, f := range frames {
+			if f.release != nil {
+				f.release()
+			}
 		}
 		clear(batch[:cap(batch)])
-		clear(releases[:cap(releases)])
+		clear(frames)
+		spare = frames
+		c.qmu.Lock()
+		c.queued -= written
+		c.qmu.Unlock()
 		if err != nil {
 			if !c.isClosed() {
 				c.logger.Debug("write failed, closing connection", "remote", c.RemoteAddr(), "error", err)
@@ -374,20 +396,18 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// drain releases frames that will never be written. After closed is set under
-// the write lock, no sender can add more.
+// drain releases frames that will never be written. Once closed is set, no
+// sender can add more.
 func (c *Conn) drain() {
-	c.closeMu.Lock()
+	c.qmu.Lock()
 	c.closed = true
-	c.closeMu.Unlock()
-	for {
-		select {
-		case f := <-c.out:
-			if f.release != nil {
-				f.release()
-			}
-		default:
-			return
+	frames := c.queue
+	c.queue = nil
+	c.queued = 0
+	c.qmu.Unlock()
+	for _, f := range frames {
+		if f.release != nil {
+			f.release()
 		}
 	}
 }

@@ -31,6 +31,10 @@ type ServerConfig struct {
 	// MaxInflightPerConn, when > 0, answers SystemBusy to a connection that has
 	// this many requests queued or running, so one peer cannot fill the pools.
 	MaxInflightPerConn int
+	// MaxQueuedBytesPerConn bounds the response bytes waiting for a peer that
+	// does not read (default DefaultMaxQueuedBytes); beyond it the connection is
+	// closed, so handlers never block on a slow peer and memory stays bounded.
+	MaxQueuedBytesPerConn int
 }
 
 // DefaultPool is the name of the pool used when Handle is given pool "".
@@ -116,6 +120,9 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	if cfg.Version <= 0 {
 		cfg.Version = DefaultVersion
+	}
+	if cfg.MaxQueuedBytesPerConn <= 0 {
+		cfg.MaxQueuedBytesPerConn = DefaultMaxQueuedBytes
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -289,7 +296,8 @@ func (s *Server) accept(nc net.Conn) {
 		id:       s.nextID.Add(1),
 		side:     "server",
 		logger:   s.logger,
-		maxFrame: s.cfg.MaxFrameSize,
+		maxFrame:  s.cfg.MaxFrameSize,
+		maxQueued: s.cfg.MaxQueuedBytesPerConn,
 		idle:     s.cfg.IdleTimeout,
 		version:  s.cfg.Version,
 		dispatch: func(c *Conn, req *Command) {

@@ -598,17 +598,15 @@ func TestBodyPartsArriveAndReleaseOnce(t *testing.T) {
 	}
 }
 
-// Frames in the writer's batch, in its queue and blocked in Send when the
-// connection dies are each released exactly once; sends after the close
-// release at once.
+// Frames in the writer's batch, in its queue and racing with the close are each
+// released exactly once; sends after the close release at once.
 func TestReleaseOnceWhenConnDies(t *testing.T) {
 	local, peer := net.Pipe() // synchronous: writes block until the peer reads
 	c := newConn(context.Background(), local, connOptions{
 		logger: hclog.NewNullLogger(), maxFrame: DefaultMaxFrameSize, idle: time.Hour,
 		version: DefaultVersion, dispatch: func(*Conn, *Command) {},
 	})
-	// More frames than one batch plus the queue hold, so some senders block.
-	const frames = maxBatchFrames + writeQueueLen + 40
+	const frames = 300
 	counts := make([]atomic.Int32, frames+1)
 	var queued atomic.Int32
 	sent := make(chan struct{})
@@ -865,4 +863,43 @@ func TestServerUnencodableResponseAnswersSystemError(t *testing.T) {
 	if resp := rc.read(); resp.Code != SystemError || resp.Opaque != 9 || !strings.Contains(resp.Remark, "encode") {
 		t.Fatalf("got %+v", resp)
 	}
+}
+
+// A peer that sends requests but never reads the answers gets its connection
+// closed once the queued bytes pass the limit; handlers never block on it.
+func TestServerClosesPeerThatDoesNotRead(t *testing.T) {
+	var produced, released atomic.Int64
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	body := bytes.Repeat([]byte("x"), 32<<10)
+	_, addr := startServer(t, ServerConfig{MaxQueuedBytesPerConn: 256 << 10}, func(s *Server) {
+		s.AddPool("pull", 1, 10000) // one worker: if it blocked on the slow peer, others would starve
+		s.Handle(PullMessage, "pull", func(context.Context, *Conn, *Command) *Command {
+			produced.Add(1)
+			resp := NewResponse(Success, "")
+			resp.BodyParts = [][]byte{body}
+			resp.Release = func() { released.Add(1) }
+			return resp
+		})
+		s.Handle(HeartBeat, "pull", echo)
+		s.OnClose(func(*Conn) { closeOnce.Do(func() { close(closed) }) })
+	})
+	slow := dialRaw(t, addr)
+	// 64 MiB of answers: far beyond the kernel's socket buffers plus the limit.
+	go func() {
+		for i := range 2048 {
+			frame, _ := (&Command{Code: PullMessage, Opaque: int32(i + 1)}).MarshalFrame(nil)
+			if _, err := slow.nc.Write(frame); err != nil {
+				return // closed by the server
+			}
+		}
+	}()
+	<-closed
+	// The single worker is free: another client is served.
+	c := newTestClient(t, ClientConfig{})
+	if _, err := c.Invoke(testCtx(t), addr, NewRequest(HeartBeat, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	slow.nc.Close()
+	waitFor(t, func() bool { return released.Load() == produced.Load() })
 }
