@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -70,6 +71,17 @@ func (s *Store) locate(index uint64) (*segment, int64, error) {
 // returns raft.ErrLogNotFound itself (not wrapped): raft compares with ==.
 // The returned slices never alias the mapping (design I5).
 func (s *Store) GetLog(index uint64, out *raft.Log) error {
+	for attempt := 0; ; attempt++ {
+		g := s.gen.Load()
+		err := s.getLog(index, out)
+		if errors.Is(err, ErrCorrupt) && s.gen.Load() != g && attempt < 3 {
+			continue // raced with a truncation rewriting these bytes
+		}
+		return err
+	}
+}
+
+func (s *Store) getLog(index uint64, out *raft.Log) error {
 	seg, off, err := s.locate(index)
 	if err != nil {
 		return err

@@ -92,6 +92,10 @@ type Store struct {
 	nextHint uint64 // when empty: the index the next record must carry (0 = any)
 	closed   bool
 
+	// gen counts rewrites of stored bytes (suffix truncation, reset), so a
+	// read that raced with one can tell a torn copy from real corruption.
+	gen atomic.Uint64
+
 	applied    atomic.Uint64
 	dispatched atomic.Uint64
 	diskFull   atomic.Bool

@@ -99,6 +99,7 @@ func (s *Store) truncateSuffixLocked(from uint64) error {
 		oldEnd = s.segSize // the BLANK after the records
 	}
 	// Unpublish first so readers stop finding the removed records.
+	s.gen.Add(1)
 	s.segs = s.segs[:keep+1]
 	n := 0
 	if from > kept.baseIndex {
@@ -215,6 +216,7 @@ func (s *Store) applyResetLocked() error {
 	ck := s.ck
 	s.mu.Lock()
 	segs := s.segs
+	s.gen.Add(1)
 	s.segs = nil
 	s.first, s.last, s.lastTerm = 0, 0, 0
 	s.writeEnd, s.nextHint = ck.ResetPos, ck.ResetIndex+1
