@@ -49,12 +49,14 @@ func patchHook(l *raft.Log, pos int64) error {
 }
 
 type raftNode struct {
-	id    raft.ServerID
-	dir   string
-	store *Store
-	trans *raft.InmemTransport
-	fsm   *countingFSM
-	raft  *raft.Raft
+	id     raft.ServerID
+	dir    string
+	store  *Store
+	trans  *raft.InmemTransport
+	stable *raft.InmemStore
+	snaps  *raft.InmemSnapshotStore
+	fsm    *countingFSM
+	raft   *raft.Raft
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -81,7 +83,8 @@ func TestRaftClusterTruncatesDeposedLeaderAndConverges(t *testing.T) {
 		dir := t.TempDir()
 		opts := testOpts(dir)
 		opts.Hook = patchHook
-		nodes = append(nodes, &raftNode{id: id, dir: dir, store: mustOpen(t, opts), trans: trans, fsm: &countingFSM{}})
+		nodes = append(nodes, &raftNode{id: id, dir: dir, store: mustOpen(t, opts), trans: trans, fsm: &countingFSM{},
+			stable: raft.NewInmemStore(), snaps: raft.NewInmemSnapshotStore()})
 		servers = append(servers, raft.Server{ID: id, Address: addr})
 	}
 	connectAll := func() {
@@ -94,7 +97,7 @@ func TestRaftClusterTruncatesDeposedLeaderAndConverges(t *testing.T) {
 		}
 	}
 	connectAll()
-	for _, n := range nodes {
+	start := func(n *raftNode) {
 		conf := raft.DefaultConfig()
 		conf.LocalID = n.id
 		conf.HeartbeatTimeout = 200 * time.Millisecond
@@ -106,11 +109,14 @@ func TestRaftClusterTruncatesDeposedLeaderAndConverges(t *testing.T) {
 		conf.SnapshotInterval = time.Hour
 		conf.MaxAppendEntries = 16
 		conf.Logger = logger
-		r, err := raft.NewRaft(conf, n.fsm, n.store, raft.NewInmemStore(), raft.NewInmemSnapshotStore(), n.trans)
+		r, err := raft.NewRaft(conf, n.fsm, n.store, n.stable, n.snaps, n.trans)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.raft = r
+	}
+	for _, n := range nodes {
+		start(n)
 	}
 	defer func() {
 		for _, n := range nodes {
@@ -211,6 +217,29 @@ func TestRaftClusterTruncatesDeposedLeaderAndConverges(t *testing.T) {
 	converged("cluster converged after reconnect")
 	apply(leader(nil), nil, 30000, 50)
 	converged("cluster converged after more writes")
+
+	// Restart a follower from its files while the others keep writing.
+	var f *raftNode
+	for _, n := range nodes {
+		if n.raft.State() != raft.Leader {
+			f = n
+			break
+		}
+	}
+	if err := f.raft.Shutdown().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	apply(leader(f), f, 40000, 60)
+	opts := testOpts(f.dir)
+	opts.Hook = patchHook
+	f.store = mustOpen(t, opts)
+	f.fsm = &countingFSM{}
+	start(f)
+	apply(leader(nil), nil, 50000, 30)
+	converged("cluster converged after a follower restart")
 
 	// The deposed leader's unreplicated tail was replaced.
 	var now raft.Log
