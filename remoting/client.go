@@ -183,14 +183,14 @@ func (c *Client) conn(ctx context.Context, addr string) (*Conn, error) {
 		_ = tc.SetNoDelay(true)
 	}
 	conn := newConn(c.ctx, nc, connOptions{
-		id:       c.nextID.Add(1),
-		side:     "client",
-		logger:   c.logger.With("addr", addr),
+		id:        c.nextID.Add(1),
+		side:      "client",
+		logger:    c.logger.With("addr", addr),
 		maxFrame:  c.cfg.MaxFrameSize,
 		maxQueued: DefaultMaxQueuedBytes,
-		idle:     c.cfg.IdleTimeout,
-		version:  DefaultVersion,
-		dispatch: c.serve,
+		idle:      c.cfg.IdleTimeout,
+		version:   DefaultVersion,
+		dispatch:  c.serve,
 	})
 	e.conn.Store(conn)
 	c.mu.Lock()

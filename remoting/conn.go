@@ -360,11 +360,13 @@ func (c *Conn) writeLoop() {
 			c.drain()
 			return
 		}
+		// Double buffering: the queue and the batch being written swap arrays.
 		c.qmu.Lock()
 		frames := c.queue
 		c.queue = spare[:0]
 		c.qmu.Unlock()
 		if len(frames) == 0 {
+			spare = frames
 			continue
 		}
 		batch = batch[:0]

@@ -293,13 +293,13 @@ func (s *Server) accept(nc net.Conn) {
 	// Dispatch and close wait for the OnConnect callbacks, so those see the conn first.
 	ready := make(chan struct{})
 	c := newConn(s.ctx, nc, connOptions{
-		id:       s.nextID.Add(1),
-		side:     "server",
-		logger:   s.logger,
+		id:        s.nextID.Add(1),
+		side:      "server",
+		logger:    s.logger,
 		maxFrame:  s.cfg.MaxFrameSize,
 		maxQueued: s.cfg.MaxQueuedBytesPerConn,
-		idle:     s.cfg.IdleTimeout,
-		version:  s.cfg.Version,
+		idle:      s.cfg.IdleTimeout,
+		version:   s.cfg.Version,
 		dispatch: func(c *Conn, req *Command) {
 			<-ready
 			s.dispatch(c, req)
