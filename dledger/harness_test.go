@@ -358,7 +358,12 @@ type queueMsg struct {
 // readQueue reads every message of (topic, qid) through the CQ and the log.
 func readQueue(t testing.TB, n *Node, topic string, qid int32) []queueMsg {
 	t.Helper()
-	min := n.cq.MinOffset(topic, qid)
+	return readQueueFrom(t, n, topic, qid, n.cq.MinOffset(topic, qid))
+}
+
+// readQueueFrom reads (topic, qid) from offset min.
+func readQueueFrom(t testing.TB, n *Node, topic string, qid int32, min int64) []queueMsg {
+	t.Helper()
 	ents, err := n.cq.Read(topic, qid, min, 1<<20, nil)
 	if err != nil {
 		t.Fatalf("read cq %s/%d: %v", topic, qid, err)
