@@ -28,13 +28,17 @@
 //   - The JSON header is written and parsed by hand (header_json.go): the parser
 //     copies the header into one string and hands out substrings of it, so
 //     unescaped keys and values cost no allocation each.
-//   - Writes are batched: the writer gathers queued frames into one writev, and
-//     BodyParts (mmap'd message bytes) go to the socket without a copy; their
+//   - Writes are batched: the writer takes every queued frame into one writev,
+//     and BodyParts (mmap'd message bytes) go to the socket without a copy; their
 //     Release runs exactly once, after the write or when the frame is dropped.
+//   - Queuing a frame never blocks: a handler never waits for a slow peer. A
+//     peer that lets more than ServerConfig.MaxQueuedBytesPerConn (64 MiB)
+//     pile up, or whose single write stalls for 30 s, is disconnected; this
+//     bounds memory and the mmap leases pinned by unsent pull responses.
 //
 // Metrics (armon/go-metrics global registry, shared with raft):
 // remoting.server.requests / busy / panics {code}, remoting.server.handle timer
-// {code}, remoting.server.send_errors, remoting.{server,client}.bad_frames and
-// idle_closes, remoting.client.dial_errors. The code label is the numeric request
+// {code}, remoting.server.send_errors, remoting.{server,client}.bad_frames,
+// idle_closes and slow_peer_closes, remoting.client.dial_errors. The code label is the numeric request
 // code for registered handlers and "other" otherwise, so cardinality stays low.
 package remoting
