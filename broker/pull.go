@@ -173,6 +173,11 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	}
 	suspend := h.SysFlag&pullFlagSuspend != 0
 	resp, empty := b.pullOnce(h, filter)
+	if resp.Code == remoting.PullOffsetMoved {
+		// Rare and costly for the client (a 10 s pause on the queue): worth a line.
+		b.log.Info("pull offset moved", "group", h.Group, "topic", h.Topic, "queue", h.QueueID,
+			"requested", h.QueueOffset, "next", resp.Ext("nextBeginOffset"), "min", resp.Ext("minOffset"), "max", resp.Ext("maxOffset"))
+	}
 	if !empty || !suspend {
 		return resp
 	}
