@@ -79,7 +79,12 @@ type proc struct {
 func startProc(t *testing.T, name, readyWord string, args ...string) *proc {
 	t.Helper()
 	bin := raftmqBinary(t)
-	logPath := filepath.Join(t.TempDir(), name+".log")
+	// RAFTMQ_INTEROP_LOGDIR keeps the child logs after the test.
+	logDir := os.Getenv("RAFTMQ_INTEROP_LOGDIR")
+	if logDir == "" {
+		logDir = t.TempDir()
+	}
+	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), name, time.Now().UnixNano()))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
