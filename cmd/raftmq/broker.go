@@ -53,7 +53,29 @@ func waitSignal() os.Signal {
 	return <-ch
 }
 
+// wantsHelp reports -h/-help/--help among args.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+// printConfigHelp lists the flags and broker.conf keys a broker verb accepts.
+func printConfigHelp(verb, extra string) {
+	fmt.Fprintf(os.Stderr, "usage: raftmq %s [-c broker.conf] [-n namesrvAddr] [-key value ...] [-logLevel level]%s\n\nbroker.conf keys (also accepted as -key value):\n", verb, extra)
+	for _, k := range broker.ConfigKeys() {
+		fmt.Fprintf(os.Stderr, "  %s\n", k)
+	}
+}
+
 func runBroker(args []string) int {
+	if wantsHelp(args) {
+		printConfigHelp("broker", "")
+		return 2
+	}
 	args, level := splitLogLevel(args)
 	cfg, warnings, err := broker.LoadConfig(broker.DefaultConfig(), args)
 	if err != nil {

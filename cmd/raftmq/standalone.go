@@ -52,6 +52,10 @@ func takeFlag(args []string, name string) ([]string, string, bool) {
 }
 
 func runStandalone(args []string) int {
+	if wantsHelp(args) {
+		printConfigHelp("standalone", " [-listen host:port] [-namesrvListen host:port]")
+		return 2
+	}
 	args, level := splitLogLevel(args)
 	args, nsListen, _ := takeFlag(args, "namesrvListen")
 	if nsListen == "" {
