@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func svcStartStandalone(t *testing.T, extra ...string) *svcServer {
 				"-dLegerPeers", "n0-" + raftAddr,
 				"-mappedFileSizeCommitLog", "67108864",
 				"-messageDelayLevel", svcDelayLevels,
-				"-logLevel", "warn",
+				"-logLevel", svcLogLevel(),
 			}, extra...)
 		},
 	})
@@ -286,4 +287,11 @@ func svcTopicMessages(a *admin.Client, topic string) (int64, error) {
 		n += q.MaxOffset
 	}
 	return n, nil
+}
+
+func svcLogLevel() string {
+	if v := os.Getenv("SVC_LOGLEVEL"); v != "" {
+		return v
+	}
+	return "warn"
 }

@@ -23,7 +23,8 @@ import (
 
 // svcTxnListener answers the official transaction producer: the local
 // transaction's outcome is chosen by the body's prefix ("commit-",
-// "rollback-", "unknown-"); a broker check answers Commit and is recorded.
+// "rollback-", anything else unknown); a broker check is recorded and
+// answers Rollback for "unknownrb-" bodies, Commit for the others.
 type svcTxnListener struct {
 	mu      sync.Mutex
 	checked map[string]int // body -> CheckLocalTransaction calls
@@ -44,7 +45,66 @@ func (l *svcTxnListener) CheckLocalTransaction(m *primitive.MessageExt) primitiv
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.checked[string(m.Body)]++
+	if strings.HasPrefix(string(m.Body), "unknownrb-") {
+		return primitive.RollbackMessageState
+	}
 	return primitive.CommitMessageState
+}
+
+// svcTxnProducer is an official transaction producer of group.
+type svcTxnProducer interface {
+	SendMessageInTransaction(context.Context, *primitive.Message) (*primitive.TransactionSendResult, error)
+	Shutdown() error
+}
+
+// svcStartTxnProducer starts an official transaction producer of group.
+func svcStartTxnProducer(t *testing.T, s *svcServer, group string, l *svcTxnListener) svcTxnProducer {
+	t.Helper()
+	tp, err := producer.NewTransactionProducer(l,
+		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
+		producer.WithGroupName(group),
+		producer.WithInstanceName(svcName("tp")),
+		producer.WithRetry(2),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { tp.Shutdown() }) })
+	return svcShutdownTxnProducer{tp, &once}
+}
+
+// svcShutdownTxnProducer shuts its producer down once (explicitly or at cleanup).
+type svcShutdownTxnProducer struct {
+	svcTxnProducer
+	once *sync.Once
+}
+
+func (p svcShutdownTxnProducer) Shutdown() error {
+	var err error
+	p.once.Do(func() { err = p.svcTxnProducer.Shutdown() })
+	return err
+}
+
+// svcSendTxn sends body in a transaction and checks the local outcome.
+func svcSendTxn(t *testing.T, tp svcTxnProducer, topic, body string, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := tp.SendMessageInTransaction(ctx, primitive.NewMessage(topic, []byte(body)))
+	if err != nil {
+		t.Fatalf("transactional send %q: %v", body, err)
+	}
+	if r.Status != primitive.SendOK || r.State != want {
+		t.Fatalf("transactional send %q: status %v state %v, want SEND_OK and %v", body, r.Status, r.State, want)
+	}
+	if r.TransactionID == "" {
+		t.Fatalf("transactional send %q: the broker returned no transactionId", body)
+	}
+	return r
 }
 
 func (l *svcTxnListener) checks(body string) int {
@@ -75,35 +135,10 @@ func TestServicesTransactions(t *testing.T) {
 	svcStartConsumer(t, s, svcName("txncg"), topic, rec)
 
 	l := &svcTxnListener{checked: map[string]int{}}
-	tp, err := producer.NewTransactionProducer(l,
-		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
-		producer.WithGroupName(svcName("txnpg")),
-		producer.WithInstanceName(svcName("tp")),
-		producer.WithRetry(2),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tp.Shutdown() })
-
+	tp := svcStartTxnProducer(t, s, svcName("txnpg"), l)
 	sendTxn := func(body string, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		r, err := tp.SendMessageInTransaction(ctx, primitive.NewMessage(topic, []byte(body)))
-		if err != nil {
-			t.Fatalf("transactional send %q: %v", body, err)
-		}
-		if r.Status != primitive.SendOK || r.State != want {
-			t.Fatalf("transactional send %q: status %v state %v, want SEND_OK and %v", body, r.Status, r.State, want)
-		}
-		if r.TransactionID == "" {
-			t.Fatalf("transactional send %q: the broker returned no transactionId", body)
-		}
-		return r
+		return svcSendTxn(t, tp, topic, body, want)
 	}
 	rollback := sendTxn("rollback-1", primitive.RollbackMessageState)
 	commit := sendTxn("commit-1", primitive.CommitMessageState)
@@ -149,6 +184,60 @@ func TestServicesTransactions(t *testing.T) {
 	}
 	for _, b := range rec.bodies() {
 		if b != warm && !slices.Contains(committed, b) {
+			t.Fatalf("consumer got %q", b)
+		}
+	}
+}
+
+// TestServicesTransactionCheckReachesAnotherProducer: halves left unknown by
+// a producer that then shuts down are checked with another live producer of
+// the same group, which commits one and rolls the other back.
+func TestServicesTransactionCheckReachesAnotherProducer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the broker's 30 s transaction check round")
+	}
+	t.Parallel()
+	s := svcStartStandalone(t, "-transactionCheckInterval", "1000", "-transactionTimeOut", "1000")
+	topic := svcName("TxnHandover")
+	svcSend(t, svcNewProducer(t, s), primitive.NewMessage(topic, []byte("warmup")))
+	rec := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("handovercg"), topic, rec)
+
+	group := svcName("handoverpg")
+	first, second := &svcTxnListener{checked: map[string]int{}}, &svcTxnListener{checked: map[string]int{}}
+	// The second producer sends first: the Go client heartbeats only the
+	// brokers in its route table, so a producer that never sent anything is
+	// unknown to the broker and cannot be checked (as with RocketMQ).
+	tp2 := svcStartTxnProducer(t, s, group, second)
+	svcSendTxn(t, tp2, topic, "commit-2", primitive.CommitMessageState)
+	tp1 := svcStartTxnProducer(t, s, group, first)
+	svcSendTxn(t, tp1, topic, "unknown-2", primitive.UnkonwnState)
+	svcSendTxn(t, tp1, topic, "unknownrb-2", primitive.UnkonwnState)
+	if err := tp1.Shutdown(); err != nil {
+		t.Fatalf("shutting the first producer down: %v", err)
+	}
+
+	rec.waitDeliveries(t, "commit-2", 1, 30*time.Second)
+	// Up to two check rounds: the second producer's first heartbeat with
+	// the broker in it may come only with its 30 s heartbeat period.
+	rec.waitDeliveries(t, "unknown-2", 1, 80*time.Second)
+	svcWaitFor(t, 30*time.Second, "a check of unknownrb-2", func() bool { return second.checks("unknownrb-2") > 0 })
+	if second.checks("unknown-2") < 1 {
+		t.Fatalf("unknown-2 was consumed without a check to the live producer")
+	}
+	if n := first.checks("unknown-2") + first.checks("unknownrb-2"); n != 0 {
+		t.Fatalf("the producer that shut down got %d checks", n)
+	}
+	a := svcAdmin(t, s)
+	n, err := svcTopicMessages(a, topic)
+	if err != nil {
+		t.Fatalf("TopicStatus %s: %v", topic, err)
+	}
+	if n != 3 {
+		t.Fatalf("topic %s holds %d messages, want 3 (warmup, commit-2, unknown-2): the check's rollback must store nothing", topic, n)
+	}
+	for _, b := range rec.bodies() {
+		if b != "warmup" && b != "commit-2" && b != "unknown-2" {
 			t.Fatalf("consumer got %q", b)
 		}
 	}
