@@ -27,6 +27,7 @@ type queueStore interface {
 	Queues() []consumequeue.QueueID
 	TruncateFrom(physEnd int64) error
 	DeleteBelow(minPhys int64) error
+	DeleteTopic(topic string) error
 	Flush() error
 	Close() error
 }
@@ -266,6 +267,21 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		if err := f.meta.RestoreMeta(s.meta); err != nil {
 			return fmt.Errorf("dledger: restore meta: %w", err)
 		}
+	}
+	// Every local CQ/index entry points into the log that is about to be
+	// reset, so drop them; the queues restart at the snapshot's offsets (an
+	// empty queue accepts its first Put at any offset).
+	seen := map[string]bool{}
+	for _, q := range f.cq.Queues() {
+		if !seen[q.Topic] {
+			seen[q.Topic] = true
+			if err := f.cq.DeleteTopic(q.Topic); err != nil {
+				return fmt.Errorf("dledger: reset consumequeue %s: %w", q.Topic, err)
+			}
+		}
+	}
+	if err := f.idx.TruncateFrom(0); err != nil {
+		return fmt.Errorf("dledger: reset index: %w", err)
 	}
 	if err := f.store.SetResetIntent(s.raftIndex, s.raftTerm, s.nextPos); err != nil {
 		return fmt.Errorf("dledger: reset intent: %w", err)
