@@ -223,7 +223,7 @@ func (s *Store) newSegment(start int64) (*segment, error) {
 	if s.opts.Prealloc == PreallocSparse {
 		mode = PreallocSparse
 	}
-	path, err := createSegmentFile(context.Background(), s.dir, start, s.segSize, mode)
+	path, err := createSegmentFile(context.Background(), s.dir, start, s.segSize, mode, 0)
 	if err != nil {
 		return nil, err
 	}

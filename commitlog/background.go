@@ -15,6 +15,7 @@ type preparer struct {
 	dir     string
 	segSize int64
 	mode    PreallocMode
+	rate    int64
 	log     hclog.Logger
 
 	mu      sync.Mutex
@@ -26,8 +27,8 @@ type preparer struct {
 	pending sync.WaitGroup
 }
 
-func newPreparer(dir string, segSize int64, mode PreallocMode, log hclog.Logger) *preparer {
-	return &preparer{dir: dir, segSize: segSize, mode: mode, log: log, start: -1}
+func newPreparer(dir string, segSize int64, mode PreallocMode, rate int64, log hclog.Logger) *preparer {
+	return &preparer{dir: dir, segSize: segSize, mode: mode, rate: rate, log: log, start: -1}
 }
 
 // prepare starts preparing the segment at start unless it is already under way.
@@ -52,7 +53,7 @@ func (p *preparer) prepare(start int64) {
 	go func() {
 		defer p.pending.Done()
 		defer cancel()
-		path, err := createSegmentFile(ctx, p.dir, start, p.segSize, p.mode)
+		path, err := createSegmentFile(ctx, p.dir, start, p.segSize, p.mode, p.rate)
 		var seg *segment
 		if err == nil {
 			seg, err = openSegmentFile(path, start, p.segSize)

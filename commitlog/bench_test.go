@@ -88,7 +88,7 @@ func BenchmarkRawWrite(b *testing.B) {
 						mode = PreallocFallocate
 					}
 					var path string
-					path, err = createSegmentFile(context.Background(), dir, 0, benchSegSize, mode)
+					path, err = createSegmentFile(context.Background(), dir, 0, benchSegSize, mode, 0)
 					if err == nil {
 						f, err = os.OpenFile(path, os.O_RDWR, 0)
 					}
@@ -116,7 +116,7 @@ func BenchmarkRawWrite(b *testing.B) {
 							if prep == "fallocated" {
 								mode = PreallocFallocate
 							}
-							path, err := createSegmentFile(context.Background(), dir, 0, benchSegSize, mode)
+							path, err := createSegmentFile(context.Background(), dir, 0, benchSegSize, mode, 0)
 							if err != nil {
 								b.Fatal(err)
 							}

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"context"
 	"fmt"
+	"time"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -189,8 +190,9 @@ const (
 // createSegmentFile creates dir/name(start) of size bytes via a temporary
 // file and rename, so a crash never leaves a half-prepared file under a
 // segment name; the directory is fsynced.
-// A zero-fill stops early with ctx's error when ctx is cancelled.
-func createSegmentFile(ctx context.Context, dir string, start, size int64, mode PreallocMode) (string, error) {
+// A zero-fill stops early with ctx's error when ctx is cancelled, and is
+// paced to at most rate bytes per second when rate > 0.
+func createSegmentFile(ctx context.Context, dir string, start, size int64, mode PreallocMode, rate int64) (string, error) {
 	final := filepath.Join(dir, segmentName(start))
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -204,12 +206,26 @@ func createSegmentFile(ctx context.Context, dir string, start, size int64, mode 
 	}
 	switch mode {
 	case PreallocZeroFill:
+		began := time.Now()
 		for off := int64(0); off < size; off += int64(len(zeroBlock)) {
 			if err := ctx.Err(); err != nil {
 				return fail(err)
 			}
-			if err := zeroRange(int(f.Fd()), off, min(int64(len(zeroBlock)), size-off)); err != nil {
+			n := min(int64(len(zeroBlock)), size-off)
+			if err := zeroRange(int(f.Fd()), off, n); err != nil {
 				return fail(err)
+			}
+			if rate > 0 {
+				due := time.Duration(float64(off+n) / float64(rate) * float64(time.Second))
+				if wait := due - time.Since(began); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return fail(ctx.Err())
+					case <-t.C:
+					}
+				}
 			}
 		}
 	case PreallocFallocate:
