@@ -3,11 +3,11 @@ package commitlog
 import (
 	"context"
 	"fmt"
-	"time"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
