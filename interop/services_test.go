@@ -92,17 +92,23 @@ func (p svcShutdownTxnProducer) Shutdown() error {
 // svcSendTxn sends body in a transaction and checks the local outcome.
 func svcSendTxn(t *testing.T, tp svcTxnProducer, topic, body string, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
 	t.Helper()
+	return svcSendTxnMessage(t, tp, primitive.NewMessage(topic, []byte(body)), want)
+}
+
+// svcSendTxnMessage sends m in a transaction and checks the local outcome.
+func svcSendTxnMessage(t *testing.T, tp svcTxnProducer, m *primitive.Message, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	r, err := tp.SendMessageInTransaction(ctx, primitive.NewMessage(topic, []byte(body)))
+	r, err := tp.SendMessageInTransaction(ctx, m)
 	if err != nil {
-		t.Fatalf("transactional send %q: %v", body, err)
+		t.Fatalf("transactional send %q: %v", m.Body, err)
 	}
 	if r.Status != primitive.SendOK || r.State != want {
-		t.Fatalf("transactional send %q: status %v state %v, want SEND_OK and %v", body, r.Status, r.State, want)
+		t.Fatalf("transactional send %q: status %v state %v, want SEND_OK and %v", m.Body, r.Status, r.State, want)
 	}
 	if r.TransactionID == "" {
-		t.Fatalf("transactional send %q: the broker returned no transactionId", body)
+		t.Fatalf("transactional send %q: the broker returned no transactionId", m.Body)
 	}
 	return r
 }
@@ -245,8 +251,11 @@ func TestServicesTransactionCheckReachesAnotherProducer(t *testing.T) {
 
 // TestServicesDelayedMessage: a message with delay level 1 (1 s) is stored in
 // SCHEDULE_TOPIC_XXXX and delivered to its topic, not before its delay has
-// passed since it was stored. (A plain message sent just after it shows the
-// consumer is live; no upper bound on latency is asserted.)
+// passed since it was stored; so is one with a level above the highest
+// (capped to the highest, as RocketMQ does) and a transactional one with a
+// delay (delayed from its commit, which follows its half). A plain message
+// sent alongside shows the consumer is live; no upper bound on latency is
+// asserted.
 func TestServicesDelayedMessage(t *testing.T) {
 	t.Parallel()
 	s := svcStartStandalone(t)
@@ -256,35 +265,53 @@ func TestServicesDelayedMessage(t *testing.T) {
 	rec := newSvcRecorder(nil)
 	svcStartConsumer(t, s, svcName("delaycg"), topic, rec)
 	rec.waitDeliveries(t, "warmup", 1, 30*time.Second) // the consumer is pulling
+	tp := svcStartTxnProducer(t, s, svcName("delaytxnpg"), &svcTxnListener{checked: map[string]int{}})
 
 	delayed := primitive.NewMessage(topic, []byte("delayed-1"))
 	delayed.WithDelayTimeLevel(1)
-	r := svcSend(t, p, delayed)
+	capped := primitive.NewMessage(topic, []byte("delayed-capped"))
+	capped.WithDelayTimeLevel(99)
+	txnDelayed := primitive.NewMessage(topic, []byte("commit-delayed"))
+	txnDelayed.WithDelayTimeLevel(1)
+	cases := []struct {
+		body, offsetMsgID string
+		storedTopic       string // what the send stored
+		storedDelay       string // its DELAY property
+	}{
+		{"delayed-1", svcSend(t, p, delayed).OffsetMsgID, "SCHEDULE_TOPIC_XXXX", "1"},
+		{"delayed-capped", svcSend(t, p, capped).OffsetMsgID, "SCHEDULE_TOPIC_XXXX", "18"},
+		{"commit-delayed", svcSendTxnMessage(t, tp, txnDelayed, primitive.CommitMessageState).OffsetMsgID,
+			"RMQ_SYS_TRANS_HALF_TOPIC", "1"},
+	}
 	svcSend(t, p, primitive.NewMessage(topic, []byte("plain-1")))
 
-	// What the broker stored for the send: the schedule record, with the
-	// broker's store time that the delay counts from.
 	a := svcAdmin(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	stored, err := a.ViewMessage(ctx, r.OffsetMsgID)
-	cancel()
-	if err != nil {
-		t.Fatalf("ViewMessage %s: %v", r.OffsetMsgID, err)
+	for _, c := range cases {
+		// What the broker stored for the send, with the store time the
+		// delay counts from (for the transaction: its half, stored before
+		// the commit).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		stored, err := a.ViewMessage(ctx, c.offsetMsgID)
+		cancel()
+		if err != nil {
+			t.Fatalf("ViewMessage %s (%s): %v", c.offsetMsgID, c.body, err)
+		}
+		if stored.Topic != c.storedTopic || stored.Property("REAL_TOPIC") != topic ||
+			stored.Property("DELAY") != c.storedDelay || string(stored.Body) != c.body {
+			t.Fatalf("stored %s: topic %q REAL_TOPIC %q DELAY %q body %q; want %s, %q, %s",
+				c.body, stored.Topic, stored.Property("REAL_TOPIC"), stored.Property("DELAY"), stored.Body,
+				c.storedTopic, topic, c.storedDelay)
+		}
+		d := rec.waitDeliveries(t, c.body, 1, 30*time.Second)[0]
+		if early := d.at.Sub(time.UnixMilli(stored.StoreTimestamp)); early < 900*time.Millisecond {
+			t.Fatalf("%s delivered %v after it was stored; its delay is 1 s", c.body, early)
+		}
+		if m := d.msg; m.Topic != topic || m.Queue == nil || m.Queue.Topic != topic || m.GetProperty("DELAY") != "" {
+			t.Fatalf("%s delivered from topic %q (queue %v) with DELAY %q, want %q and no DELAY",
+				c.body, m.Topic, m.Queue, m.GetProperty("DELAY"), topic)
+		}
 	}
-	if stored.Topic != "SCHEDULE_TOPIC_XXXX" || stored.Property("REAL_TOPIC") != topic || string(stored.Body) != "delayed-1" {
-		t.Fatalf("stored delayed message: topic %q REAL_TOPIC %q body %q; want SCHEDULE_TOPIC_XXXX, %q, delayed-1",
-			stored.Topic, stored.Property("REAL_TOPIC"), stored.Body, topic)
-	}
-
-	d := rec.waitDeliveries(t, "delayed-1", 1, 30*time.Second)[0]
 	rec.waitDeliveries(t, "plain-1", 1, 30*time.Second)
-	storedAt := time.UnixMilli(stored.StoreTimestamp)
-	if early := d.at.Sub(storedAt); early < 900*time.Millisecond {
-		t.Fatalf("delayed-1 delivered %v after it was stored; level 1 is 1 s", early)
-	}
-	if m := d.msg; m.Topic != topic || m.Queue == nil || m.Queue.Topic != topic {
-		t.Fatalf("delayed-1 delivered from topic %q (queue %v), want %q", m.Topic, m.Queue, topic)
-	}
 }
 
 // TestServicesConsumerRetry: a push consumer that answers ConsumeRetryLater
@@ -524,6 +551,15 @@ func TestServicesQueryByKeyAndViewByID(t *testing.T) {
 			return nil
 		})
 	}
+	// The client's message id (UNIQ_KEY) is indexed too: that is how
+	// RocketMQ's queryMsgById finds a message by the id a send returned.
+	svcEventually(t, 20*time.Second, "query by msgId "+ra.MsgID, func() error {
+		got, err := query(ra.MsgID)
+		if err == nil && fmt.Sprint(got) != "[body-A]" {
+			err = fmt.Errorf("got %v, want [body-A]", got)
+		}
+		return err
+	})
 	if got, err := query(svcName("nokey")); err != nil || len(got) != 0 {
 		t.Fatalf("query by an unknown key: %v, %v; want nothing", got, err)
 	}
