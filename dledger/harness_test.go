@@ -99,6 +99,8 @@ type testCluster struct {
 	mu    sync.Mutex // guards nodes against the load goroutines
 	// prodTimeouts uses the config sheet's raft timeouts (benchmarks).
 	prodTimeouts bool
+	// logCache overrides Config.LogCacheEntries for nodes started later.
+	logCache int
 }
 
 func (c *testCluster) setNode(i int, n *Node) {
@@ -155,6 +157,7 @@ func (c *testCluster) config(i int) Config {
 		Meta:   c.metas[i],
 		Logger: hclog.New(&hclog.LoggerOptions{Name: c.peers[i].ID, Level: hclog.Warn, Output: testWriter{c.t}}),
 	}
+	cfg.LogCacheEntries = c.logCache
 	if c.prodTimeouts {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 0, 0, 0, 0
 		cfg.SnapshotInterval, cfg.SnapshotThreshold, cfg.SegmentSize = 0, 0, 64<<20
@@ -401,6 +404,12 @@ type loadGen struct {
 }
 
 func (c *testCluster) startLoad(topic string, queues int) *loadGen {
+	return c.startLoadPad(topic, queues, 0)
+}
+
+// startLoadPad is startLoad with pad bytes of filler in every body.
+func (c *testCluster) startLoadPad(topic string, queues, pad int) *loadGen {
+	filler := strings.Repeat("x", pad)
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &loadGen{c: c, topic: topic, acked: map[int32][]string{}, cancel: cancel}
 	for q := int32(0); q < int32(queues); q++ {
@@ -417,7 +426,7 @@ func (c *testCluster) startLoad(topic string, queues int) *loadGen {
 				var recs [][]byte
 				var bodies []string
 				for k := 0; k < batch; k++ {
-					body := fmt.Sprintf("q%d-s%06d-%d", q, seq, k)
+					body := fmt.Sprintf("q%d-s%06d-%d%s", q, seq, k, filler)
 					bodies = append(bodies, body)
 					recs = append(recs, makeRecord(c.t, topic, q, body, "k"+body))
 				}
