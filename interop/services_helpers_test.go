@@ -31,23 +31,35 @@ type svcServer struct {
 	proc        *harness.Process
 	namesrvAddr string
 	brokerAddr  string
+	at          svcPlace
+	extra       []string
+}
+
+// svcPlace is where a standalone listens and stores: a restart reuses it.
+type svcPlace struct {
+	namesrvAddr, brokerAddr, raftAddr, storeDir string
 }
 
 // svcStartStandalone starts `raftmq standalone` on free loopback ports with
 // short delay levels and a small commit-log segment, plus extra broker.conf
-// flags, and waits for its ready line (the single-node group has elected
-// itself by then).
+// flags (later flags override earlier ones), and waits for its ready line
+// (the single-node group has elected itself by then).
 func svcStartStandalone(t *testing.T, extra ...string) *svcServer {
 	t.Helper()
-	nsAddr, brAddr, raftAddr := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
-	store := t.TempDir()
+	at := svcPlace{harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t), t.TempDir()}
+	return svcStartStandaloneAt(t, at, extra...)
+}
+
+// svcStartStandaloneAt starts a standalone at a given place.
+func svcStartStandaloneAt(t *testing.T, at svcPlace, extra ...string) *svcServer {
+	t.Helper()
 	p := harness.Start(t, "standalone", harness.Options{
-		Addr: brAddr,
+		Addr: at.brokerAddr,
 		Args: func(addr string) []string {
 			return append([]string{
-				"-storePathRootDir", store,
-				"-namesrvListen", nsAddr, "-listen", addr,
-				"-dLegerPeers", "n0-" + raftAddr,
+				"-storePathRootDir", at.storeDir,
+				"-namesrvListen", at.namesrvAddr, "-listen", addr,
+				"-dLegerPeers", "n0-" + at.raftAddr,
 				"-mappedFileSizeCommitLog", "67108864",
 				"-messageDelayLevel", svcDelayLevels,
 				"-logLevel", svcLogLevel(),
@@ -57,7 +69,17 @@ func svcStartStandalone(t *testing.T, extra ...string) *svcServer {
 	svcWaitFor(t, 60*time.Second, "standalone ready line", func() bool {
 		return strings.Contains(p.Log(), "raftmq standalone ready")
 	})
-	return &svcServer{proc: p, namesrvAddr: nsAddr, brokerAddr: brAddr}
+	return &svcServer{proc: p, namesrvAddr: at.namesrvAddr, brokerAddr: at.brokerAddr, at: at, extra: extra}
+}
+
+// restart stops the process gracefully and starts a new one on the same
+// addresses and store.
+func (s *svcServer) restart(t *testing.T) *svcServer {
+	t.Helper()
+	if err := s.proc.Stop(); err != nil {
+		t.Fatalf("stopping standalone (pid %d): %v", s.proc.PID(), err)
+	}
+	return svcStartStandaloneAt(t, s.at, s.extra...)
 }
 
 // svcWaitFor polls cond every 50 ms until it holds; the test fails after timeout.
