@@ -22,7 +22,11 @@ func TestKill9Child(t *testing.T) {
 	if dir == "" {
 		t.Skip("child process of TestKill9")
 	}
-	s, err := Open(testOpts(dir))
+	opts := testOpts(dir)
+	if os.Getenv(kill9Env+"_ASYNC") != "" {
+		opts.Flush = FlushAsync
+	}
+	s, err := Open(opts)
 	if err != nil {
 		fmt.Printf("open-error %v\n", err)
 		os.Exit(2)
@@ -43,16 +47,27 @@ func TestKill9Child(t *testing.T) {
 
 // TestKill9 runs the child, kills it with SIGKILL mid-stream, reopens the
 // store and checks that every index the child saw acked is present and
-// intact. Three rounds, each continuing the same store.
+// intact. Three rounds, each continuing the same store. In ASYNC mode the
+// acked records are only in the page cache, which survives a process kill,
+// so they must survive too.
 func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	for _, mode := range []FlushMode{FlushSync, FlushAsync} {
+		t.Run(mode.String(), func(t *testing.T) { runKill9(t, mode) })
+	}
+}
+
+func runKill9(t *testing.T, mode FlushMode) {
 	dir := t.TempDir()
 	var acked uint64
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
 		cmd.Env = append(os.Environ(), kill9Env+"="+dir)
+		if mode == FlushAsync {
+			cmd.Env = append(cmd.Env, kill9Env+"_ASYNC=1")
+		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
