@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -246,6 +247,44 @@ func TestServicesTransactionCheckReachesAnotherProducer(t *testing.T) {
 		if b != "warmup" && b != "commit-2" && b != "unknown-2" {
 			t.Fatalf("consumer got %q", b)
 		}
+	}
+}
+
+// TestServicesTransactionSurvivesRestart: a half left unknown before a
+// graceful broker restart is still checked afterwards (the restarted leader
+// rebuilds its unresolved halves from the log) and committed by the answer.
+// It takes 30-60 s (the broker's fixed check period, and the Go producer
+// re-registers with the restarted broker only with its 30 s heartbeat), so it
+// runs only with RAFTMQ_INTEROP_SLOW=1.
+func TestServicesTransactionSurvivesRestart(t *testing.T) {
+	if os.Getenv("RAFTMQ_INTEROP_SLOW") != "1" {
+		t.Skip("takes up to a minute; set RAFTMQ_INTEROP_SLOW=1")
+	}
+	t.Parallel()
+	s := svcStartStandalone(t, "-transactionCheckInterval", "1000", "-transactionTimeOut", "1000")
+	topic := svcName("TxnRestart")
+	svcSend(t, svcNewProducer(t, s), primitive.NewMessage(topic, []byte("warmup")))
+	l := &svcTxnListener{checked: map[string]int{}}
+	tp := svcStartTxnProducer(t, s, svcName("restartpg"), l)
+	svcSendTxn(t, tp, topic, "unknown-restart", primitive.UnkonwnState)
+	svcSendTxn(t, tp, topic, "rollback-restart", primitive.RollbackMessageState)
+
+	s = s.restart(t)
+	rec := newSvcRecorder(nil)
+	svcStartConsumer(t, s, svcName("txnrestartcg"), topic, rec)
+	rec.waitDeliveries(t, "unknown-restart", 1, 100*time.Second)
+	if l.checks("unknown-restart") < 1 {
+		t.Fatalf("unknown-restart consumed without a check")
+	}
+	if n := l.checks("rollback-restart"); n != 0 {
+		t.Fatalf("rollback-restart, rolled back before the restart, was checked %d times after it", n)
+	}
+	n, err := svcTopicMessages(svcAdmin(t, s), topic)
+	if err != nil {
+		t.Fatalf("TopicStatus %s: %v", topic, err)
+	}
+	if n != 2 {
+		t.Fatalf("topic %s holds %d messages, want 2 (warmup, unknown-restart)", topic, n)
 	}
 }
 
