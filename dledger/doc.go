@@ -23,4 +23,20 @@
 //     snapshot sink ID (FileSnapshotStore names it term-index-time), because
 //     FSM.Snapshot is not told the index and raft counts no-op entries the
 //     FSM never sees.
+//   - The appender keeps at most maxInflightEntries entries in raft at once;
+//     raft's apply channel is buffered (BatchApplyCh), so without a bound
+//     every request would become its own entry and nothing would be packed.
+//   - raft's LogCache is small by default (256 entries, each up to
+//     MaxEntryBytes), not the sheet's 16384: packed entries are large.
+//   - FSM.Restore (InstallSnapshot on a running follower) drops the local
+//     ConsumeQueue topics and IndexFile, since they point into the log that
+//     is being reset; the queues restart at the snapshot's offsets. Messages
+//     below the snapshot are not on that follower (phase 1 data gap, §4.9).
+//   - The node runs commitlog retention itself with safe index
+//     min(latest snapshot index, durable dispatch index, commit index), and
+//     drops CQ/IndexFile entries below the log's first position after it.
+//
+// OnDispatch callbacks run on raft's FSM goroutine and must not block (and
+// must never wait for an AppendMessages/ProposeMeta, which needs that
+// goroutine); Subscribe callbacks run on their own goroutine, in order.
 package dledger

@@ -94,3 +94,40 @@ func TestFollowerRejectsWrites(t *testing.T) {
 		t.Fatalf("follower meta: %v", err)
 	}
 }
+
+// Subscribers see the gate open on the leader and close on a transfer, in
+// order, and a late subscriber first receives the current state.
+func TestLeadershipEvents(t *testing.T) {
+	c := newCluster(t, 3, false)
+	l := c.leader()
+	events := make(chan LeadershipEvent, 64)
+	cancelSub := c.nodes[l].Subscribe(func(ev LeadershipEvent) { events <- ev })
+	defer cancelSub()
+	next := func() LeadershipEvent {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(20 * time.Second):
+			t.Fatal("no leadership event")
+		}
+		return LeadershipEvent{}
+	}
+	ev := next()
+	if !ev.Leader || ev.Term == 0 || ev.LeaderID != c.peers[l].ID {
+		t.Fatalf("current state event %+v", ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.nodes[l].TransferLeadership(ctx, c.peers[(l+1)%3].ID); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	for {
+		ev = next()
+		if !ev.Leader && ev.LeaderID != "" && ev.LeaderID != c.peers[l].ID {
+			break
+		}
+	}
+	if c.nodes[l].IsLeader() {
+		t.Fatal("old leader still reports IsLeader")
+	}
+}
