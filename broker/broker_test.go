@@ -102,6 +102,9 @@ func startEnvTB(t testing.TB, mutate func(*Config)) *testEnv {
 			case env.notes <- req:
 			default:
 			}
+			if req.Code == remoting.PushReplyMessageToClient {
+				return req.Reply(remoting.Success, "")
+			}
 			return nil
 		}})
 	t.Cleanup(func() { env.client.Close() })
@@ -745,5 +748,32 @@ func TestSendV2HeaderAndUnregisterClient(t *testing.T) {
 	}
 	if r := e.call(remoting.UnregisterClient, nil, nil); r.Code != remoting.InvalidParameter {
 		t.Fatalf("unregister without id: %d", r.Code)
+	}
+}
+
+func TestReplyMessagePushedToRequester(t *testing.T) {
+	e := startEnv(t, nil)
+	if r := e.call(remoting.HeartBeat, nil, heartbeatBody("req@1", "rg", "DefaultCluster_REPLY_TOPIC", "*")); r.Code != 0 {
+		t.Fatal(r.Remark)
+	}
+	props := map[string]string{message.PropertyMessageReplyToClient: "req@1", message.PropertyCorrelationID: "corr-1",
+		message.PropertyMessageType: message.ReplyMessageType}
+	r := e.call(remoting.SendReplyMessage, sendExt("DefaultCluster_REPLY_TOPIC", 0, props), []byte("the answer"))
+	if r.Code != 0 || r.Ext("PUSH_REPLY_RESULT") != "true" {
+		t.Fatalf("reply send: %d %q %v", r.Code, r.Remark, r.ExtFields)
+	}
+	for {
+		select {
+		case n := <-e.notes:
+			if n.Code != remoting.PushReplyMessageToClient {
+				continue
+			}
+			if string(n.Body) != "the answer" || message.DecodeProperties(n.Ext("properties"))[message.PropertyCorrelationID] != "corr-1" {
+				t.Fatalf("pushed reply %v %q", n.ExtFields, n.Body)
+			}
+			return
+		case <-time.After(5 * time.Second):
+			t.Fatal("reply not pushed")
+		}
 	}
 }

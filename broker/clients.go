@@ -268,6 +268,27 @@ func (r *clientRegistry) producerConn(group string) *remoting.Conn {
 	return best.conn
 }
 
+// connOf returns a connection of the client with that id (from any group), or nil.
+func (r *clientRegistry) connOf(clientID string) *remoting.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, set := range r.producers {
+		for _, ch := range set {
+			if ch.clientID == clientID {
+				return ch.conn
+			}
+		}
+	}
+	for _, g := range r.consumers {
+		for _, ch := range g.channels {
+			if ch.clientID == clientID {
+				return ch.conn
+			}
+		}
+	}
+	return nil
+}
+
 // subscription returns the expression a consumer group subscribed to topic with.
 func (r *clientRegistry) subscription(group, topic string) (string, bool) {
 	r.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,7 +136,48 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		msgs = append(msgs, m)
 	}
 
-	return b.storeMessages(ctx, h, msgs)
+	resp = b.storeMessages(ctx, h, msgs)
+	if resp.Code == remoting.Success && (req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2) {
+		b.pushReply(&msgs[0], h, resp)
+	}
+	return resp
+}
+
+// pushReply delivers a stored reply message to the requesting client
+// (property REPLY_TO_CLIENT) as PUSH_REPLY_MESSAGE_TO_CLIENT, as Java's
+// ReplyMessageProcessor does; the outcome is reported in the send response.
+func (b *Broker) pushReply(m *message.Ext, h sendHeader, resp *remoting.Command) {
+	target := m.Properties[message.PropertyMessageReplyToClient]
+	c := b.clients.connOf(target)
+	if target == "" || c == nil {
+		resp.SetExt("PUSH_REPLY_RESULT", "false")
+		resp.Remark = fmt.Sprintf("reply target client %q is not connected to this broker", target)
+		return
+	}
+	push := remoting.NewRequest(remoting.PushReplyMessageToClient, map[string]string{
+		"producerGroup":         h.ProducerGroup,
+		"topic":                 m.Topic,
+		"defaultTopic":          h.DefaultTopic,
+		"defaultTopicQueueNums": itoa32(h.DefaultTopicQueueNums),
+		"queueId":               itoa32(m.QueueID),
+		"sysFlag":               itoa32(m.SysFlag),
+		"bornTimestamp":         itoa64(m.BornTimestamp),
+		"flag":                  itoa32(m.Flag),
+		"properties":            message.EncodeProperties(m.Properties),
+		"reconsumeTimes":        itoa32(m.ReconsumeTimes),
+		"unitMode":              "false",
+		"bornHost":              m.BornHost.String(),
+		"storeHost":             b.addr,
+		"storeTimestamp":        itoa64(m.StoreTimestamp),
+	}, m.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := c.Invoke(ctx, push)
+	ok := err == nil && r.Code == remoting.Success
+	resp.SetExt("PUSH_REPLY_RESULT", strconv.FormatBool(ok))
+	if !ok {
+		b.log.Debug("push reply failed", "client", target, "error", err)
+	}
 }
 
 // storeMessages rewrites delayed and transactional messages for the
