@@ -35,7 +35,12 @@ import (
 // answers Rollback for "unknownrb-" bodies, Commit for the others.
 type svcTxnListener struct {
 	mu      sync.Mutex
-	checked map[string]int // body -> CheckLocalTransaction calls
+	checked map[string]int                   // body -> CheckLocalTransaction calls
+	last    map[string]*primitive.MessageExt // body -> message of the last check
+}
+
+func newSvcTxnListener() *svcTxnListener {
+	return &svcTxnListener{checked: map[string]int{}, last: map[string]*primitive.MessageExt{}}
 }
 
 func (l *svcTxnListener) ExecuteLocalTransaction(m *primitive.Message) primitive.LocalTransactionState {
@@ -53,6 +58,7 @@ func (l *svcTxnListener) CheckLocalTransaction(m *primitive.MessageExt) primitiv
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.checked[string(m.Body)]++
+	l.last[string(m.Body)] = m
 	if strings.HasPrefix(string(m.Body), "unknownrb-") {
 		return primitive.RollbackMessageState
 	}
@@ -121,6 +127,13 @@ func svcSendTxnMessage(t *testing.T, tp svcTxnProducer, m *primitive.Message, wa
 	return r
 }
 
+// lastChecked returns the message of body's last check, nil if none.
+func (l *svcTxnListener) lastChecked(body string) *primitive.MessageExt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last[body]
+}
+
 func (l *svcTxnListener) checks(body string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -148,7 +161,7 @@ func TestServicesTransactions(t *testing.T) {
 	rec := newSvcRecorder(nil)
 	svcStartConsumer(t, s, svcName("txncg"), topic, rec)
 
-	l := &svcTxnListener{checked: map[string]int{}}
+	l := newSvcTxnListener()
 	tp := svcStartTxnProducer(t, s, svcName("txnpg"), l)
 	sendTxn := func(body string, want primitive.LocalTransactionState) *primitive.TransactionSendResult {
 		t.Helper()
@@ -159,8 +172,9 @@ func TestServicesTransactions(t *testing.T) {
 	committed := []string{"commit-1"}
 	// With the built-in check period the unknown transaction takes 30-40 s
 	// to resolve: -short leaves it out.
+	var unknown *primitive.TransactionSendResult
 	if !testing.Short() {
-		unknown := sendTxn("unknown-1", primitive.UnkonwnState)
+		unknown = sendTxn("unknown-1", primitive.UnkonwnState)
 		committed = append(committed, "unknown-1")
 		t.Logf("half offsets: rollback %d, commit %d, unknown %d", rollback.QueueOffset, commit.QueueOffset, unknown.QueueOffset)
 	}
@@ -177,8 +191,17 @@ func TestServicesTransactions(t *testing.T) {
 			t.Fatalf("%s delivered with TRAN_MSG=%q", b, v)
 		}
 	}
-	if !testing.Short() && l.checks("unknown-1") < 1 {
-		t.Fatalf("unknown-1 was consumed without a CHECK_TRANSACTION_STATE to the producer")
+	if !testing.Short() {
+		// The check carries the half as the producer sent it: real topic
+		// (restored from REAL_TOPIC, as RocketMQ does) and its message id.
+		m := l.lastChecked("unknown-1")
+		if m == nil {
+			t.Fatalf("unknown-1 was consumed without a CHECK_TRANSACTION_STATE to the producer")
+		}
+		if m.Topic != topic || m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex) != unknown.MsgID {
+			t.Fatalf("check of unknown-1: topic %q UNIQ_KEY %q, want %q and %q",
+				m.Topic, m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex), topic, unknown.MsgID)
+		}
 	}
 	for _, b := range []string{"commit-1", "rollback-1"} {
 		if n := l.checks(b); n != 0 {
@@ -218,7 +241,7 @@ func TestServicesTransactionCheckReachesAnotherProducer(t *testing.T) {
 	svcStartConsumer(t, s, svcName("handovercg"), topic, rec)
 
 	group := svcName("handoverpg")
-	first, second := &svcTxnListener{checked: map[string]int{}}, &svcTxnListener{checked: map[string]int{}}
+	first, second := newSvcTxnListener(), newSvcTxnListener()
 	// The second producer sends first: the Go client heartbeats only the
 	// brokers in its route table, so a producer that never sent anything is
 	// unknown to the broker and cannot be checked (as with RocketMQ).
@@ -271,7 +294,7 @@ func TestServicesTransactionSurvivesRestart(t *testing.T) {
 	s := svcStartStandalone(t, "-transactionCheckInterval", "1000", "-transactionTimeOut", "1000")
 	topic := svcName("TxnRestart")
 	svcSend(t, svcNewProducer(t, s), primitive.NewMessage(topic, []byte("warmup")))
-	l := &svcTxnListener{checked: map[string]int{}}
+	l := newSvcTxnListener()
 	tp := svcStartTxnProducer(t, s, svcName("restartpg"), l)
 	svcSendTxn(t, tp, topic, "unknown-restart", primitive.UnkonwnState)
 	svcSendTxn(t, tp, topic, "rollback-restart", primitive.RollbackMessageState)
@@ -311,7 +334,7 @@ func TestServicesDelayedMessage(t *testing.T) {
 	rec := newSvcRecorder(nil)
 	svcStartConsumer(t, s, svcName("delaycg"), topic, rec)
 	rec.waitDeliveries(t, "warmup", 1, 30*time.Second) // the consumer is pulling
-	tp := svcStartTxnProducer(t, s, svcName("delaytxnpg"), &svcTxnListener{checked: map[string]int{}})
+	tp := svcStartTxnProducer(t, s, svcName("delaytxnpg"), newSvcTxnListener())
 
 	delayed := primitive.NewMessage(topic, []byte("delayed-1"))
 	delayed.WithDelayTimeLevel(1)
@@ -654,6 +677,19 @@ func TestServicesQueryByKeyAndViewByID(t *testing.T) {
 		}
 		return err
 	})
+	// The time range and maxNum bound the answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	later, err := a.QueryMessageByKey(ctx, topic, shared, 32, end+3600_000, end+7200_000)
+	cancel()
+	if err != nil || len(later) != 0 {
+		t.Fatalf("query %s in a later time range: %d messages, %v; want none", shared, len(later), err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	one, err := a.QueryMessageByKey(ctx, topic, shared, 1, begin, end)
+	cancel()
+	if err != nil || len(one) != 1 {
+		t.Fatalf("query %s with maxNum 1: %d messages, %v; want 1", shared, len(one), err)
+	}
 	if got, err := query(svcName("nokey")); err != nil || len(got) != 0 {
 		t.Fatalf("query by an unknown key: %v, %v; want nothing", got, err)
 	}
@@ -681,7 +717,7 @@ func TestServicesQueryByKeyAndViewByID(t *testing.T) {
 
 	// An id whose offset lies beyond the commit log names no message.
 	bogus := ra.OffsetMsgID[:len(ra.OffsetMsgID)-16] + "00000000FFFFFF00"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if m, err := a.ViewMessage(ctx, bogus); err == nil {
 		t.Fatalf("ViewMessage %s (offset past the end) returned %q, want an error", bogus, m.Body)
