@@ -144,6 +144,7 @@ var requestCodeNames = map[int32]string{
 	SendReplyMessage: "SEND_REPLY_MESSAGE", SendReplyMessageV2: "SEND_REPLY_MESSAGE_V2",
 	PushReplyMessageToClient: "PUSH_REPLY_MESSAGE_TO_CLIENT", AddWritePermOfBroker: "ADD_WRITE_PERM_OF_BROKER",
 	LitePullMessage: "LITE_PULL_MESSAGE", BrokerHeartbeat: "BROKER_HEARTBEAT",
+	RaftStatus: "RAFT_STATUS", RaftTransferLeader: "RAFT_TRANSFER_LEADER", // raftmq's own (codes_raftmq.go)
 }
 
 var responseCodeNames = map[int32]string{
