@@ -42,7 +42,6 @@
 //     gigabyte of zeros). If it is not ready when needed, the writer cancels
 //     it and creates the file with fallocate: raft's goroutine never waits
 //     for a zero-fill.
-//   - GetLog copies from the mapping (no pread path for cold segments yet).
 //   - StoreLogs never refuses for a full disk; DiskFull reports the
 //     reject-writes level so the broker can refuse produce requests before
 //     raft.Apply (§4.8).

@@ -52,19 +52,20 @@ func (s *Store) posLocked(index uint64) int64 {
 	return seg.start + int64(seg.offsets[index-seg.baseIndex])
 }
 
-// locate returns the segment (referenced; release it) and file offset of index.
-func (s *Store) locate(index uint64) (*segment, int64, error) {
+// locate returns the segment (referenced; release it) and file offset of
+// index, and whether the segment is sealed.
+func (s *Store) locate(index uint64) (*segment, int64, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.first == 0 || index < s.first || index > s.last {
-		return nil, 0, raft.ErrLogNotFound
+		return nil, 0, false, raft.ErrLogNotFound
 	}
 	seg := s.findSegLocked(index)
 	if seg == nil {
-		return nil, 0, raft.ErrLogNotFound
+		return nil, 0, false, raft.ErrLogNotFound
 	}
 	seg.acquire()
-	return seg, int64(seg.offsets[index-seg.baseIndex]), nil
+	return seg, int64(seg.offsets[index-seg.baseIndex]), seg.sealed, nil
 }
 
 // GetLog copies the entry at index into out. Outside the stored range it
@@ -81,13 +82,26 @@ func (s *Store) GetLog(index uint64, out *raft.Log) error {
 	}
 }
 
+// getLog reads one record. The active segment is read by copying from the
+// mapping (hot in the page cache); sealed segments are read with pread, so
+// a cold page costs a syscall that releases the P instead of a page fault
+// that stalls it (design §5.10; raft reads old entries when a follower
+// catches up).
 func (s *Store) getLog(index uint64, out *raft.Log) error {
-	seg, off, err := s.locate(index)
+	seg, off, sealed, err := s.locate(index)
 	if err != nil {
 		return err
 	}
 	defer seg.release()
-	h, err := decodeHeader(seg.data[off : off+HeaderSize])
+	var hdr [HeaderSize]byte
+	if sealed {
+		if _, err := seg.f.ReadAt(hdr[:], off); err != nil {
+			return fmt.Errorf("commitlog: read index %d: %w", index, err)
+		}
+	} else {
+		copy(hdr[:], seg.data[off:off+HeaderSize])
+	}
+	h, err := decodeHeader(hdr[:])
 	if err != nil {
 		return fmt.Errorf("commitlog: index %d at %d: %w", index, seg.start+off, err)
 	}
@@ -96,7 +110,13 @@ func (s *Store) getLog(index uint64, out *raft.Log) error {
 	}
 	n := int(h.DataLen) + int(h.ExtLen)
 	buf := make([]byte, n)
-	copy(buf, seg.data[off+HeaderSize:off+HeaderSize+int64(n)])
+	if sealed {
+		if _, err := seg.f.ReadAt(buf, off+HeaderSize); err != nil {
+			return fmt.Errorf("commitlog: read index %d: %w", index, err)
+		}
+	} else {
+		copy(buf, seg.data[off+HeaderSize:off+HeaderSize+int64(n)])
+	}
 	if payloadCRC(buf[:h.DataLen], buf[h.DataLen:]) != h.PayloadCRC {
 		return fmt.Errorf("%w: payload crc of index %d at %d", ErrCorrupt, index, seg.start+off)
 	}
