@@ -72,7 +72,17 @@ func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]Ap
 	case r := <-req.done:
 		return r.res, r.err
 	case <-ctx.Done():
+		// The entry may still commit: the outcome is unknown to the caller.
 		return nil, ctx.Err()
+	case <-a.ctx.Done():
+		// Shutting down: a request that raced past failQueued is never
+		// answered, so don't wait for it.
+		select {
+		case r := <-req.done:
+			return r.res, r.err
+		default:
+			return nil, ErrClosed
+		}
 	}
 }
 
