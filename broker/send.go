@@ -132,6 +132,10 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		m.Topic = topic
 		m.Flag = h.Flag
 		m.Body = req.Body
+		if props[message.PropertyCluster] == "" {
+			// As Java: request/reply replies are routed by the requester's cluster.
+			props[message.PropertyCluster] = b.cfg.BrokerClusterName
+		}
 		m.Properties = props
 		msgs = append(msgs, m)
 	}
@@ -143,15 +147,21 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	return resp
 }
 
+// replyWait is how long a reply waits for its requester's first heartbeat:
+// the Go client heartbeats one second after it starts, so a request sent at
+// once would otherwise lose its reply.
+const replyWait = 3 * time.Second
+
 // pushReply delivers a stored reply message to the requesting client
 // (property REPLY_TO_CLIENT) as PUSH_REPLY_MESSAGE_TO_CLIENT, as Java's
-// ReplyMessageProcessor does; the outcome is reported in the send response.
+// ReplyMessageProcessor does, and reports the outcome in PUSH_REPLY_RESULT.
+// A requester not heard from yet is waited for up to replyWait in the
+// background (the answer then says false).
 func (b *Broker) pushReply(m *message.Ext, h sendHeader, resp *remoting.Command) {
 	target := m.Properties[message.PropertyMessageReplyToClient]
-	c := b.clients.connOf(target)
-	if target == "" || c == nil {
+	if target == "" {
 		resp.SetExt("PUSH_REPLY_RESULT", "false")
-		resp.Remark = fmt.Sprintf("reply target client %q is not connected to this broker", target)
+		resp.Remark = "reply message without " + message.PropertyMessageReplyToClient
 		return
 	}
 	push := remoting.NewRequest(remoting.PushReplyMessageToClient, map[string]string{
@@ -170,14 +180,40 @@ func (b *Broker) pushReply(m *message.Ext, h sendHeader, resp *remoting.Command)
 		"storeHost":             b.addr,
 		"storeTimestamp":        itoa64(m.StoreTimestamp),
 	}, m.Body)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if c := b.clients.connOf(target); c != nil {
+		resp.SetExt("PUSH_REPLY_RESULT", strconv.FormatBool(b.sendReply(c, target, push)))
+		return
+	}
+	resp.SetExt("PUSH_REPLY_RESULT", "false")
+	resp.Remark = fmt.Sprintf("reply target client %q has not connected to this broker yet; waiting %v for it", target, replyWait)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		deadline := time.Now().Add(replyWait)
+		for time.Now().Before(deadline) {
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if c := b.clients.connOf(target); c != nil {
+				b.sendReply(c, target, push)
+				return
+			}
+		}
+		b.log.Info("reply dropped: requester never connected", "client", target, "topic", m.Topic)
+	}()
+}
+
+func (b *Broker) sendReply(c *remoting.Conn, target string, push *remoting.Command) bool {
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
 	defer cancel()
 	r, err := c.Invoke(ctx, push)
-	ok := err == nil && r.Code == remoting.Success
-	resp.SetExt("PUSH_REPLY_RESULT", strconv.FormatBool(ok))
-	if !ok {
-		b.log.Debug("push reply failed", "client", target, "error", err)
+	if err != nil || r.Code != remoting.Success {
+		b.log.Info("push reply failed", "client", target, "error", err, "response", r)
+		return false
 	}
+	return true
 }
 
 // storeMessages rewrites delayed and transactional messages for the

@@ -206,3 +206,64 @@ func TestStandaloneRestartKeepsMessagesAndOffsets(t *testing.T) {
 		t.Fatalf("%d messages consumed before the restart were delivered again", redelivered)
 	}
 }
+
+func TestStandaloneRequestReply(t *testing.T) {
+	s := startStandalone(t)
+	topic := uniq("Rpc")
+	// The requester must not know the topic before its first Request: that
+	// is what makes the Go client heartbeat, and the broker can push replies
+	// only to clients it has heard from.
+	replier := newProducer(t, s.namesrvAddr)
+	sendSync(t, replier, topic, "", "warmup")
+	requester := newProducer(t, s.namesrvAddr)
+	pc, err := consumer.NewPushConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{s.namesrvAddr})),
+		consumer.WithGroupName(uniq("rpc")),
+		consumer.WithInstance(uniq("c")),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pc.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			if string(m.Body) == "warmup" {
+				continue
+			}
+			reply, err := consumer.CreateReplyMessage(m, []byte("re: "+string(m.Body)))
+			if err != nil {
+				t.Errorf("create reply: %v", err)
+				continue
+			}
+			reply.Body = []byte("re: " + string(m.Body))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, err := replier.SendSync(ctx, reply); err != nil {
+				t.Errorf("send reply: %v", err)
+			}
+			cancel()
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Shutdown() })
+	rp, ok := requester.(interface {
+		Request(context.Context, time.Duration, *primitive.Message) (*primitive.Message, error)
+	})
+	if !ok {
+		t.Fatal("producer has no Request method")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := rp.Request(ctx, 20*time.Second, primitive.NewMessage(topic, []byte("ping")))
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if string(got.Body) != "re: ping" {
+		t.Fatalf("reply body %q", got.Body)
+	}
+}
