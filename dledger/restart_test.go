@@ -60,18 +60,18 @@ func TestRestartAll(t *testing.T) {
 	l := c.leader()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := c.nodes[l].ProposeMeta(ctx, []byte("k1=v1")); err != nil {
+	if err := c.proposeMeta(ctx, []byte("k1=v1")); err != nil {
 		t.Fatal(err)
 	}
 	g := c.startLoad("TopicR", 3)
 	waitFor(t, "load", 20*time.Second, func() bool { return g.count() >= 80 })
 	g.stop()
-	l = c.leader()
-	if _, err := c.nodes[l].ProposeMeta(ctx, []byte("k2=v2")); err != nil {
+	if err := c.proposeMeta(ctx, []byte("k2=v2")); err != nil {
 		t.Fatal(err)
 	}
 	c.converge()
 	c.checkQueues(g)
+	l = c.leader()
 	want := c.snapshotQueues(g, l)
 
 	for round, clean := range []bool{true, false} {
@@ -84,7 +84,7 @@ func TestRestartAll(t *testing.T) {
 				t.Fatalf("round %d n%d: meta not recovered: %v", round, i, c.metas[i].kv)
 			}
 		}
-		res, err := c.nodes[l].AppendMessages(ctx, [][]byte{makeRecord(t, "TopicR", 0, "after-restart", "")})
+		res, l, err := c.appendOnLeader(ctx, [][]byte{makeRecord(t, "TopicR", 0, "after-restart", "")})
 		if err != nil {
 			t.Fatal(err)
 		}

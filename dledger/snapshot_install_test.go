@@ -36,10 +36,9 @@ func testSnapshotInstall(t *testing.T, wipe bool) {
 	for i := range c.nodes {
 		c.start(i)
 	}
-	l := c.leader()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := c.nodes[l].ProposeMeta(ctx, []byte("snap=1")); err != nil {
+	if err := c.proposeMeta(ctx, []byte("snap=1")); err != nil {
 		t.Fatal(err)
 	}
 	g := c.startLoadPad("TopicS", 2, 4000)
@@ -49,7 +48,7 @@ func testSnapshotInstall(t *testing.T, wipe bool) {
 		return n != nil && n.cl.Stats().Segments >= 3
 	})
 	g.stop()
-	l = c.leader()
+	l := c.leader()
 	f := (l + 1) % 3
 	c.crash(f)
 	if wipe {
