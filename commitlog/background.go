@@ -292,10 +292,16 @@ func (s *Store) runSealer(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			// Drain: the references must be dropped.
+			// Close: seal what is queued (saves a rescan at the next Open)
+			// and drop the references.
 			for {
 				select {
 				case seg := <-s.sealCh:
+					if s.failed.Load() == nil {
+						if err := s.sealSegment(seg); err != nil {
+							s.log.Warn("writing segment sidecar failed; Open will rescan the segment", "segment", seg.path, "error", err)
+						}
+					}
 					seg.release()
 				default:
 					return
