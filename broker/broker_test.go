@@ -84,10 +84,8 @@ func startEnvTB(t testing.TB, mutate func(*Config)) *testEnv {
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		// Close errors come from the node's stores (dledger/commitlog), not
-		// from the behaviour under test: logged, not failed.
 		if err := b.Close(sctx); err != nil {
-			t.Logf("close: %v", err)
+			t.Errorf("close: %v", err)
 		}
 	})
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -68,7 +68,7 @@ func startGroup(t *testing.T) (*testEnv, []*Broker) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := b.Close(ctx); err != nil {
-				t.Logf("close: %v", err)
+				t.Errorf("close: %v", err)
 			}
 		})
 	}
