@@ -215,12 +215,14 @@ func (b *Broker) Node() *dledger.Node { return b.node }
 // IsLeader reports whether this broker is its group's leader (brokerId 0).
 func (b *Broker) IsLeader() bool { return b.node.IsLeader() }
 
-// WaitLeader blocks until this broker is the leader and has registered as
-// brokerId 0 with its system topics in place, or ctx ends.
+// WaitLeader blocks until this broker is the leader with its system topics in
+// place and has registered them as brokerId 0 with the namesrvs, or ctx ends.
+// Clients that start after it returns find TBW102 in the routes.
 func (b *Broker) WaitLeader(ctx context.Context) error {
 	for {
 		if b.node.IsLeader() {
 			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok {
+				b.registerAll(ctx)
 				return nil
 			}
 		}
