@@ -7,7 +7,7 @@ PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data/standalone
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
-.PHONY: all build run test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
+.PHONY: all build run run-cluster test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
 
 all: build
 
@@ -18,6 +18,11 @@ build:
 # 127.0.0.1:10911, store under $(DATA_DIR). Ctrl-C stops both cleanly.
 run: build
 	./$(BIN) standalone -storePathRootDir $(DATA_DIR)
+
+# A namesrv and a three-node Raft group on loopback (brokers 10911/10921/10931,
+# raft 40911-40913, data under data/cluster/). Ctrl-C stops all four.
+run-cluster: build
+	BIN=./$(BIN) conf/cluster/run-cluster.sh
 
 test: fmt-check vet unit interop compose-test-if-docker
 
