@@ -7,7 +7,7 @@ PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data/standalone
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
-.PHONY: all build run run-cluster test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
+.PHONY: all build run run-cluster bench-broker test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
 
 all: build
 
@@ -44,6 +44,11 @@ fmt-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The official Go client against a single-node group: 16 senders, 1 KiB messages,
+# then one consumer (RAFTMQ_BENCH_FLUSH=ASYNC_FLUSH for the async figures).
+bench-broker: build
+	cd interop && RAFTMQ_BENCH=1 $(GO) test -run TestBench -v -count=1 .
 
 clean:
 	rm -rf bin
