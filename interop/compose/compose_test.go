@@ -195,8 +195,10 @@ func TestComposeLeaderLoss(t *testing.T) {
 	mu.Lock()
 	acksAtKill := len(acks)
 	mu.Unlock()
-	killedAt := time.Now()
 	docker(t, "kill", container)
+	// docker kill returns once SIGKILL is delivered; sends begun before that may
+	// still have reached the live leader.
+	killedAt := time.Now()
 	t.Logf("killed leader %s (%s) after %d acks", victim, leaderAddr, acksAtKill)
 
 	// Keep producing: the group elects a new leader and the client finds it.
