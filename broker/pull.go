@@ -237,12 +237,14 @@ func (b *Broker) pullOnce(h pullHeader, filter tagFilter) (resp *remoting.Comman
 		want = pullMaxMessages
 	}
 	cl := b.node.CommitLog()
+	// A scan step reads up to min(2*want, 256) entries: size buf for that so
+	// Read never regrows it, and parts/leases for the answer's message count.
 	var (
-		parts  [][]byte
-		leases []*commitlog.Lease
+		parts  = make([][]byte, 0, want)
+		leases = make([]*commitlog.Lease, 0, want)
 		bytes  int
 		next   = req
-		buf    = make([]consumequeue.Entry, 0, want)
+		buf    = make([]consumequeue.Entry, 0, min(want*2, 256))
 	)
 	release := func() {
 		for _, l := range leases {

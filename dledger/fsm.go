@@ -157,7 +157,7 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 			continue
 		}
 		k := queueKey{r.topic, r.queueID()}
-		e := consumequeue.Entry{PhysOffset: phys, Size: r.size(), TagsCode: f.tagsCode(message.Record(r.b))}
+		e := consumequeue.Entry{PhysOffset: phys, Size: r.size(), TagsCode: f.tagsCode(r.rec())}
 		if err := f.cq.Put(k.topic, k.qid, r.queueOffset(), e); err != nil {
 			return nil, fmt.Errorf("consumequeue put %s/%d@%d: %w", k.topic, k.qid, r.queueOffset(), err)
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/raftmq/raftmq/message"
 )
 
 // FuzzPayload feeds arbitrary entry payloads (replicated from a leader, or
@@ -73,7 +75,7 @@ func FuzzRecord(f *testing.F) {
 		if int(r.size()) != len(b) {
 			t.Fatalf("size %d of %d", r.size(), len(b))
 		}
-		_ = r.property(propKeys)
+		_ = r.property(message.PropertyKeys)
 		_ = r.indexKeys()
 	})
 }

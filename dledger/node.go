@@ -112,7 +112,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.DeleteWhenHour = 4 // RocketMQ deleteWhen=04; 0 means "default"
 	}
 	if cfg.TagsCode == nil {
-		cfg.TagsCode = func(r message.Record) int64 { return message.TagsHashCode(r.Property(propTags)) }
+		cfg.TagsCode = message.Record.TagsCode // the tag hash, without building the TAGS string
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.Named("dledger"), subs: newSubscribers()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
