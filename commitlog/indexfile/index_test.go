@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/raftmq/raftmq/message"
 )
 
 func openTest(t testing.TB, dir string, slots, maxIndex int) *Service {
@@ -61,12 +63,12 @@ func TestKeyHash(t *testing.T) {
 		}
 	}
 	// Negative hash codes are made positive.
-	if h := javaStringHash("TopicTest#KEY_negative_zz"); h < 0 && keyHash("TopicTest#KEY_negative_zz") != -h {
+	if h := message.JavaStringHashCode("TopicTest#KEY_negative_zz"); h < 0 && keyHash("TopicTest#KEY_negative_zz") != -h {
 		t.Error("abs not applied")
 	}
 	// A supplementary character hashes as its two UTF-16 code units.
 	want := int32(0xD83D)*31 + int32(0xDE00)
-	if got := javaStringHash("\U0001F600"); got != want {
+	if got := message.JavaStringHashCode("\U0001F600"); got != want {
 		t.Errorf("surrogate hash %d want %d", got, want)
 	}
 }
