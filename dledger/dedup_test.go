@@ -22,7 +22,7 @@ func newTestClock() *testClock {
 	return c
 }
 
-func (c *testClock) now() time.Time           { return time.UnixMilli(c.ms.Load()) }
+func (c *testClock) now() time.Time          { return time.UnixMilli(c.ms.Load()) }
 func (c *testClock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
 // observeAt records a committed record for body stored at ms.
