@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
 
@@ -31,4 +33,39 @@ func BenchmarkSendSync(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSendSyncUniqKey is BenchmarkSendSync with a fresh UNIQ_KEY on
+// every send (as the clients set it), with the duplicate window on (the
+// default) and off: the difference is the cost of deduplication per send.
+func BenchmarkSendSyncUniqKey(b *testing.B) {
+	for _, window := range []string{"120", "0"} {
+		b.Run("duplicateWindowSeconds="+window, func(b *testing.B) {
+			e := startEnvTB(b, func(c *Config) {
+				if err := c.Set("duplicateWindowSeconds", window); err != nil {
+					b.Fatal(err)
+				}
+			})
+			e.createTopic("Bench", 8)
+			body := make([]byte, 1024)
+			var q atomic.Int64
+			b.SetBytes(1024)
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := q.Add(1)
+					ext := sendExt("Bench", int(n%8), map[string]string{message.PropertyUniqKey: fmt.Sprintf("%032X", n)})
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					r, err := e.client.Invoke(ctx, e.b.Addr(), remoting.NewRequest(remoting.SendMessage, ext, body))
+					cancel()
+					if err != nil || r.Code != 0 {
+						b.Errorf("send: %v %v", err, r)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -459,5 +460,61 @@ func TestIndeterminateAnswerDiffersFromNotLeader(t *testing.T) {
 	c.converge()
 	if got := bodiesOf(t, c, "I", 0); len(got) != 1 || got[0] != "in-flight" || res[0].QueueOffset != 0 {
 		t.Fatalf("queue %v after the retry %+v", got, res)
+	}
+}
+
+// BenchmarkDedupSendCheck is the leader's per-send cost of deduplication for
+// a new key against a table of 100k keys: hash the key out of the record,
+// look it up and claim it, then the FSM's insert and the release.
+func BenchmarkDedupSendCheck(b *testing.B) {
+	tab := newDedupTable(time.Hour, defaultDuplicateMaxEntries, nil)
+	now := time.Now().UnixMilli()
+	tab.mu.Lock()
+	for i := range 100_000 {
+		tab.insertLocked(uint64(i)*0x9E3779B97F4A7C15, int64(i), now, 0)
+	}
+	tab.mu.Unlock()
+	recs := make([][]byte, 4096)
+	for i := range recs {
+		recs[i] = makeRecord(b, "BenchTopic", 0, fmt.Sprintf("%032d", i), "")
+	}
+	ctx := context.Background()
+	keys, has := make([]uint64, 1), make([]bool, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := message.Record(recs[i%len(recs)])
+		keys[0], has[0] = tab.keyOf(rec)
+		keys[0] += uint64(i / len(recs)) // a new key every time
+		_, claim, err := tab.begin(ctx, keys, has, nil)
+		if err != nil || claim == nil {
+			b.Fatal("no claim", err)
+		}
+		tab.mu.Lock()
+		tab.insertLocked(keys[0], int64(i), now, 0)
+		tab.mu.Unlock()
+		tab.release(claim)
+	}
+}
+
+// BenchmarkDedupTableMemory reports the heap a full table of 1M keys holds,
+// per key.
+func BenchmarkDedupTableMemory(b *testing.B) {
+	const keys = 1_000_000
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tab := newDedupTable(time.Hour, keys, nil)
+		now := time.Now().UnixMilli()
+		tab.mu.Lock()
+		for k := range keys {
+			tab.insertLocked(uint64(k)*0x9E3779B97F4A7C15, int64(k), now, 0)
+		}
+		tab.mu.Unlock()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/key")
+		runtime.KeepAlive(tab)
 	}
 }
