@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -87,8 +88,12 @@ func TestDuplicateSendAnsweredWithOriginal(t *testing.T) {
 	if len(ids) != 2 || ids[0] != orig[1] || ids[1] == orig[1] || e.maxOffset("DD", 1) != 3 {
 		t.Fatalf("partly known batch: %v (original %v), queue holds %d", ids, orig, e.maxOffset("DD", 1))
 	}
-	if s := e.b.node.Status(); s.DuplicatesSuppressed != 4 {
-		t.Fatalf("%d duplicates suppressed, want 4", s.DuplicatesSuppressed)
+	var st raftStatusBody
+	if err := json.Unmarshal(e.call(remoting.RaftStatus, nil, nil).Body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.DuplicatesSuppressed != 4 || st.DuplicateKeys != 5 {
+		t.Fatalf("raftStatus: %d duplicates suppressed, %d keys; want 4 and 5", st.DuplicatesSuppressed, st.DuplicateKeys)
 	}
 }
 
