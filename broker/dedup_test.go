@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,5 +230,32 @@ func TestIndeterminateAnsweredUnlikeNotLeader(t *testing.T) {
 	}
 	if nl := e.b.writeError(&dledger.NotLeaderError{LeaderID: "n1"}); nl.Code != remoting.ServiceNotAvailable {
 		t.Fatalf("not leader answered %d %q", nl.Code, nl.Remark)
+	}
+}
+
+// In a three-member group, a send stored under the old leader and retried
+// after the failover is answered by the new leader exactly as the original
+// (its msgId names the old leader's store host) and stored once.
+func TestGroupDuplicateAnsweredAfterFailover(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("GD", 2)
+	first := e.sendKeyed("GD", 0, "GK", "once", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	leader.Close(ctx)
+	cancel()
+	e.b = leaderOf(t, brokers, leader)
+	var retry *remoting.Command
+	waitFor(t, "the new leader to accept sends", 10*time.Second, func() bool {
+		retry = e.call(remoting.SendMessage, sendExt("GD", 1, map[string]string{message.PropertyUniqKey: "GK"}), []byte("once"))
+		return retry.Code == remoting.Success
+	})
+	sameAnswer(t, "retry after failover", retry, first)
+	if host, _, err := message.ParseOffsetMsgID(retry.Ext("msgId")); err != nil || host.String() != leader.storeHost.String() {
+		t.Fatalf("msgId %s names store host %v (%v), want the old leader's %v", retry.Ext("msgId"), host, err, leader.storeHost)
+	}
+	if e.maxOffset("GD", 0) != 1 || e.maxOffset("GD", 1) != 0 {
+		t.Fatalf("queues hold %d and %d messages, want 1 and 0", e.maxOffset("GD", 0), e.maxOffset("GD", 1))
 	}
 }
