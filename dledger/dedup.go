@@ -250,3 +250,37 @@ func (t *dedupTable) begin(ctx context.Context, keys []uint64, has []bool, close
 		}
 	}
 }
+
+// dedupSeen is one committed key found by the start-up scan.
+type dedupSeen struct {
+	hash          uint64
+	phys, storeMs int64
+}
+
+// prepend puts older (in commit order, all committed before every key the
+// table holds) in front of the table's order, then applies the bounds.
+func (t *dedupTable) prepend(older []dedupSeen, cutoff int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ring := make([]dedupRef, 0, min(len(older)+t.n, t.maxEntries)+1)
+	for _, e := range older {
+		if e.storeMs < cutoff {
+			continue
+		}
+		// The first commit of a key wins, and log positions grow with
+		// commit order: keep the lower offset (a newer slot turns stale).
+		if cur, ok := t.byKey[e.hash]; ok && cur.storeMs >= cutoff && cur.phys <= e.phys {
+			continue
+		}
+		t.byKey[e.hash] = dedupEntry{phys: e.phys, storeMs: e.storeMs}
+		ring = append(ring, dedupRef{hash: e.hash, phys: e.phys})
+	}
+	for i := 0; i < t.n; i++ {
+		ring = append(ring, t.ring[(t.head+i)%len(t.ring)])
+	}
+	t.ring, t.head, t.n = ring[:cap(ring)], 0, len(ring)
+	for t.n > t.maxEntries {
+		t.popLocked()
+	}
+	t.evictLocked(cutoff)
+}

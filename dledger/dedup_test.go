@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -117,6 +118,37 @@ func TestDedupTableFirstCommitWins(t *testing.T) {
 	}
 	if _, ok := lookup(t, tab, "T", "a"); ok {
 		t.Fatal("a outlived the count bound")
+	}
+}
+
+// The start-up scan's keys go in front of those the FSM observed meanwhile:
+// they are older, win over a newer record of the same key, and are evicted
+// first.
+func TestDedupTablePrependOlder(t *testing.T) {
+	clk := newTestClock()
+	tab := newDedupTable(time.Hour, 4, clk.now)
+	now := clk.ms.Load()
+	observeAt(t, tab, "T", "new1", 500, now)
+	observeAt(t, tab, "T", "old1", 600, now) // e.g. a re-append of old1, observed after the restart
+	hash := func(body string) uint64 {
+		h, _ := tab.keyOf(message.Record(makeRecord(t, "T", 0, body, "")))
+		return h
+	}
+	tab.prepend([]dedupSeen{{hash("old0"), 100, now}, {hash("old1"), 200, now}, {hash("old1"), 300, now}}, tab.cutoff())
+	if p, _ := lookup(t, tab, "T", "old1"); p != 200 {
+		t.Fatalf("old1 at %d, want its first commit at 200", p)
+	}
+	if p, _ := lookup(t, tab, "T", "new1"); p != 500 {
+		t.Fatalf("new1 at %d", p)
+	}
+	// Bound 4: the table holds old0, old1, new1, (stale old1@600); one more
+	// key evicts old0 first.
+	observeAt(t, tab, "T", "new2", 700, now)
+	if _, ok := lookup(t, tab, "T", "old0"); ok {
+		t.Fatal("the oldest key was not evicted first")
+	}
+	if _, ok := lookup(t, tab, "T", "new2"); !ok {
+		t.Fatal("new2 missing")
 	}
 }
 
@@ -359,6 +391,7 @@ func TestDuplicateTableRebuiltOnRestart(t *testing.T) {
 		c.leader()
 		c.converge()
 		for i, n := range c.nodes {
+			<-n.dedupReady // followers rebuild in the background; the leader did before it opened
 			if k := n.Status().DuplicateKeys; k != 20 {
 				t.Fatalf("round %d n%d: %d keys after restart, want 20", round, i, k)
 			}
@@ -379,6 +412,7 @@ func TestDuplicateTableRebuiltOnRestart(t *testing.T) {
 	c.leader()
 	c.converge()
 	for i, n := range c.nodes {
+		<-n.dedupReady
 		if k := n.Status().DuplicateKeys; k != 0 {
 			t.Fatalf("n%d: %d keys older than the window rebuilt", i, k)
 		}
@@ -517,4 +551,36 @@ func BenchmarkDedupTableMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/key")
 		runtime.KeepAlive(tab)
 	}
+}
+
+// BenchmarkDedupRebuild is the start-up cost of rebuilding the table: a log
+// tail of 20 000 1 KiB records in entries of 100, read backwards.
+func BenchmarkDedupRebuild(b *testing.B) {
+	c := newClusterTweaked(b, 1, func(cfg *Config) { cfg.DuplicateWindow = time.Hour; cfg.SegmentSize = 64 << 20 })
+	n := c.nodes[c.leader()]
+	ctx := context.Background()
+	pad := strings.Repeat("x", 1000)
+	const records, perEntry = 20_000, 100
+	for e := 0; e < records/perEntry; e++ {
+		recs := make([][]byte, perEntry)
+		for i := range recs {
+			recs[i] = makeRecord(b, "RB", 0, fmt.Sprintf("%06d-%03d%s", e, i, pad), "")
+		}
+		if _, err := n.AppendMessages(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	first, _ := n.store.FirstIndex()
+	last, _ := n.store.LastIndex()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.fsm.dedup.reset()
+		if err := n.rebuildDedup(first, last); err != nil {
+			b.Fatal(err)
+		}
+		if k := n.fsm.dedup.len(); k != records {
+			b.Fatalf("%d keys rebuilt, want %d", k, records)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/records, "ns/record")
 }

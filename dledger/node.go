@@ -116,6 +116,11 @@ type Node struct {
 	closeErr  error
 
 	dupsSuppressed atomic.Uint64 // records AppendSends answered from the table
+	// dedupReady is closed once the duplicate table holds the log tail that
+	// self-replay did not dispatch (entries dedupFrom..dedupTo); the write
+	// gate does not open before.
+	dedupReady         chan struct{}
+	dedupFrom, dedupTo uint64
 }
 
 // Open opens the stores, recovers and self-replays, starts raft and
@@ -139,7 +144,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TagsCode == nil {
 		cfg.TagsCode = message.Record.TagsCode // the tag hash, without building the TAGS string
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.Named("dledger"), subs: newSubscribers()}
+	n := &Node{cfg: cfg, log: cfg.Logger.Named("dledger"), subs: newSubscribers(), dedupReady: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
 		n.cancel()
@@ -240,7 +245,8 @@ func (n *Node) open() error {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.cl.RunRetention(n.ctx, policy, n.safeIndex) }()
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.rebuildDedupAtStart() }()
 	go func() { defer n.wg.Done(); n.app.run() }()
 	go func() { defer n.wg.Done(); n.watchLeadership() }()
 	go func() { defer n.wg.Done(); n.runFlusher() }()
@@ -290,12 +296,11 @@ func (n *Node) recover() error {
 	if first == 0 {
 		from = 1
 	}
-	if n.fsm.dedup != nil && first > 0 {
+	if first > 0 {
 		// Self-replay below dispatches only what the CQ lacks; the keys of
-		// the window's earlier records come from the log itself.
-		if err := n.rebuildDedup(first, min(dispatched, upto)); err != nil {
-			return err
-		}
+		// the window's earlier records come from the log itself, read in
+		// the background (rebuildDedup) before this node may lead.
+		n.dedupFrom, n.dedupTo = first, min(dispatched, upto)
 	}
 	var replayed int
 	touched := map[queueKey]int64{}
@@ -325,19 +330,36 @@ func (n *Node) recover() error {
 	return nil
 }
 
-// rebuildDedup fills the duplicate table from the log tail ending at last
-// (inclusive), reading backwards until a whole entry is older than the
-// window or the table's bound is reached, then inserting in commit order.
+// rebuildDedupAtStart runs rebuildDedup over the range recover left and
+// then lets the write gate open (reconcile waits for dedupReady).
+func (n *Node) rebuildDedupAtStart() {
+	defer close(n.dedupReady)
+	if n.fsm.dedup == nil || n.dedupTo == 0 {
+		return
+	}
+	start := time.Now()
+	if err := n.rebuildDedup(n.dedupFrom, n.dedupTo); err != nil {
+		n.log.Error("rebuilding the duplicate table failed; retries of older sends may be stored again", "error", err)
+		return
+	}
+	metrics.MeasureSince([]string{"dledger", "dedup", "rebuild"}, start)
+}
+
+// rebuildDedup adds to the duplicate table the keys of the log tail ending
+// at last (inclusive), reading backwards until a whole entry is older than
+// the window or the table's bound is reached. The FSM may be observing newer
+// entries meanwhile; the scanned keys are older than all of those, so they
+// go in front of the table's order and win over a newer record of the same
+// key.
 func (n *Node) rebuildDedup(first, last uint64) error {
 	t := n.fsm.dedup
 	cutoff := t.cutoff()
-	type seen struct {
-		hash          uint64
-		phys, storeMs int64
-	}
-	var found [][]seen // per entry, newest entry first
+	var found [][]dedupSeen // per entry, newest entry first
 	count := 0
 	for i := last; i >= first && i > 0 && count < t.maxEntries; i-- {
+		if n.ctx.Err() != nil {
+			return ErrClosed
+		}
 		var l raft.Log
 		if err := n.store.GetLog(i, &l); err != nil {
 			return fmt.Errorf("dledger: rebuild duplicate table at entry %d: %w", i, err)
@@ -353,14 +375,14 @@ func (n *Node) rebuildDedup(first, last uint64) error {
 		if err != nil {
 			continue
 		}
-		var entry []seen
+		var entry []dedupSeen
 		newest := int64(math.MinInt64)
 		for _, b := range recs {
 			r := message.Record(b)
 			ts := r.StoreTimestamp()
 			newest = max(newest, ts)
 			if h, ok := t.keyOf(r); ok && ts >= cutoff {
-				entry = append(entry, seen{h, r.PhysicalOffset(), ts})
+				entry = append(entry, dedupSeen{h, r.PhysicalOffset(), ts})
 			}
 		}
 		if newest < cutoff {
@@ -369,13 +391,11 @@ func (n *Node) rebuildDedup(first, last uint64) error {
 		found = append(found, entry)
 		count += len(entry)
 	}
-	t.mu.Lock()
+	older := make([]dedupSeen, 0, count)
 	for k := len(found) - 1; k >= 0; k-- {
-		for _, e := range found[k] {
-			t.insertLocked(e.hash, e.phys, e.storeMs, cutoff)
-		}
+		older = append(older, found[k]...)
 	}
-	t.mu.Unlock()
+	t.prepend(older, cutoff)
 	n.log.Info("rebuilt the duplicate table from the log", "keys", count, "entries", len(found))
 	return nil
 }
@@ -840,6 +860,14 @@ func (n *Node) reconcile() LeadershipEvent {
 		// Barrier: every entry of earlier terms is applied and dispatched,
 		// so the CQ max offsets are exact when next[] is refilled.
 		err := futureError(n.ctx, n.raft.Barrier(n.raftTimeout()*5))
+		if err == nil {
+			// Retries of sends from before the restart must be recognised.
+			select {
+			case <-n.dedupReady:
+			case <-n.ctx.Done():
+				err = ErrClosed
+			}
+		}
 		if err == nil && n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
 			n.gate.open(term)
 			metrics.IncrCounter([]string{"dledger", "leadership", "elected"}, 1)
