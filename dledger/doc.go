@@ -55,7 +55,10 @@
 //
 // At start the table is rebuilt by reading the log backwards from the
 // dispatch checkpoint until an entry lies wholly before the window or the
-// key bound is reached; self-replay and raft's apply add the rest. We scan
+// key bound is reached; self-replay and raft's apply add the rest. The scan
+// runs in the background (about 1.6-2.6 µs per 1 KiB record,
+// BenchmarkDedupRebuild), so a restarted follower serves at once; the write
+// gate of a new leader does not open before it has finished. We scan
 // the log rather than persist the table in the snapshot because the log is
 // already durable and is the source of the answer (offsets, store host,
 // properties): a snapshot-carried table would be stale by up to a snapshot
