@@ -161,6 +161,9 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		Meta:             b.meta,
 		TagsCode:         levels.TagsCode,
 		Transport:        opts.RaftTransport,
+
+		DuplicateWindow:     cfg.DuplicateWindow,
+		DuplicateMaxEntries: cfg.DuplicateMaxEntries,
 	})
 	if err != nil {
 		ln.Close()

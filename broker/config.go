@@ -60,6 +60,8 @@ type Config struct {
 	TransactionCheckInterval time.Duration // transactionCheckInterval (ms)
 	TransactionTimeout       time.Duration // transactionTimeOut (ms): age of a half before its first check
 	TransactionCheckMax      int           // transactionCheckMax: checks before a half is discarded
+	DuplicateWindow          time.Duration // raftmq duplicateWindowSeconds: sends deduplicated by UNIQ_KEY; 0 = off
+	DuplicateMaxEntries      int           // raftmq duplicateMaxEntries: keys remembered, oldest evicted first
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -94,6 +96,8 @@ func DefaultConfig() Config {
 		TransactionCheckInterval: 30 * time.Second,
 		TransactionTimeout:       6 * time.Second,
 		TransactionCheckMax:      15,
+		DuplicateWindow:          120 * time.Second,
+		DuplicateMaxEntries:      1_000_000,
 	}
 }
 
@@ -240,6 +244,8 @@ var configKeys = map[string]configKey{
 	"clientChannelMaxIdleSeconds":    durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
 	"offsetFlushIntervalMs":          durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
 	"maxFrameSize":                   intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
+	"duplicateWindowSeconds":         durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
+	"duplicateMaxEntries":            intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
 	"brokerRole":                     ignoredKey, // master/slave replication: Raft decides roles
 	"haListenPort":                   ignoredKey,
 	"brokerPermission":               ignoredKey,

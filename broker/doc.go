@@ -33,4 +33,25 @@
 //     message lies within the newest 512 MiB of the log, else 22.
 //   - Parked long polls hold no worker: they are answered through Conn.Send
 //     when the dispatcher reports new messages for their queue, or by a timer.
+//   - Producer sends (SEND_MESSAGE, V2, batch, reply) are deduplicated by
+//     (stored topic, UNIQ_KEY) within duplicateWindowSeconds (default 120,
+//     0 = off; at most duplicateMaxEntries keys): a retry of a stored
+//     message is answered with the original's msgId (offsetMsgId, built from
+//     the store host that stored it), queueId, queueOffset and, for a half
+//     message, transactionId, and nothing is stored (dledger.AppendSends).
+//     The key is taken after the delayed/half rewrite, so a delayed send is
+//     keyed in SCHEDULE_TOPIC_XXXX and a half in RMQ_SYS_TRANS_HALF_TOPIC,
+//     never colliding with the delivery or commit re-append in the real
+//     topic. The broker's own appends (delay delivery, transaction commit,
+//     CONSUMER_SEND_MSG_BACK, DLQ) and client sends into %RETRY%/%DLQ%
+//     (the send-back fallback, which repeats UNIQ_KEY every round) are never
+//     checked. Batch items are checked one by one: known items are answered
+//     with their stored offsetMsgId and only new items are stored; queueId
+//     and queueOffset are the first item's. A retry that the client sends to
+//     another broker group cannot be deduplicated by any broker.
+//   - A write whose outcome is unknown (dledger.ErrIndeterminate: the entry
+//     was in Raft when leadership was lost, the node shut down, the store
+//     timed out) is answered SYSTEM_ERROR (1, retried by the clients) with a
+//     remark starting "indeterminate:", unlike a definite refusal
+//     (SERVICE_NOT_AVAILABLE 14).
 package broker

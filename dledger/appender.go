@@ -14,6 +14,17 @@ type appendReq struct {
 	records [][]byte
 	size    int
 	done    chan appendResp // buffered 1
+	// release, if set, runs once the request's outcome is known (after done
+	// is answered), even when the submitter stopped waiting.
+	release func()
+}
+
+// finish answers r and runs its release.
+func (r *appendReq) finish(resp appendResp) {
+	r.done <- resp
+	if r.release != nil {
+		r.release()
+	}
 }
 
 type appendResp struct {
@@ -59,13 +70,15 @@ func newAppender(ctx context.Context, r *raft.Raft, maxBytes int, notLeader func
 		slots: make(chan struct{}, maxInflightEntries)}
 }
 
-func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]AppendResult, error) {
-	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1)}
+func (a *appender) submit(ctx context.Context, records [][]byte, size int, release func()) ([]AppendResult, error) {
+	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1), release: release}
 	select {
 	case a.reqs <- req:
 	case <-ctx.Done():
+		req.finish(appendResp{})
 		return nil, ctx.Err()
 	case <-a.ctx.Done():
+		req.finish(appendResp{})
 		return nil, ErrClosed
 	}
 	select {
@@ -73,7 +86,7 @@ func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]Ap
 		return r.res, r.err
 	case <-ctx.Done():
 		// The entry may still commit: the outcome is unknown to the caller.
-		return nil, ctx.Err()
+		return nil, indeterminate(ctx.Err())
 	case <-a.ctx.Done():
 		// Shutting down: a request that raced past failQueued is never
 		// answered, so don't wait for it.
@@ -81,7 +94,7 @@ func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]Ap
 		case r := <-req.done:
 			return r.res, r.err
 		default:
-			return nil, ErrClosed
+			return nil, indeterminate(ErrClosed)
 		}
 	}
 }
@@ -139,7 +152,7 @@ func (a *appender) run() {
 		select {
 		case a.pending <- &inflight{fut: fut, reqs: batch, start: time.Now(), bytes: len(data)}:
 		case <-a.ctx.Done():
-			a.answer(batch, nil, ErrClosed)
+			a.answer(batch, nil, indeterminate(ErrClosed)) // already handed to raft
 			return
 		}
 	}
@@ -179,11 +192,11 @@ func (a *appender) answer(reqs []*appendReq, res []AppendResult, err error) {
 	}
 	for _, r := range reqs {
 		if err != nil {
-			r.done <- appendResp{err: err}
+			r.finish(appendResp{err: err})
 			continue
 		}
 		n := len(r.records)
-		r.done <- appendResp{res: res[:n:n]}
+		r.finish(appendResp{res: res[:n:n]})
 		res = res[n:]
 	}
 }
@@ -193,7 +206,7 @@ func (a *appender) failQueued() {
 	for {
 		select {
 		case r := <-a.reqs:
-			r.done <- appendResp{err: ErrClosed}
+			r.finish(appendResp{err: ErrClosed})
 		default:
 			return
 		}

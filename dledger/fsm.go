@@ -72,6 +72,7 @@ type fsm struct {
 	meta        MetaStateMachine
 	tagsCode    func(message.Record) int64
 	segmentSize int64
+	dedup       *dedupTable // nil = no deduplication
 
 	applied atomic.Uint64
 
@@ -153,6 +154,9 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 		}
 		phys, ts := r.physOffset(), r.storeTimestamp()
 		res[i] = AppendResult{PhysicalOffset: phys, QueueOffset: r.queueOffset(), Size: r.size(), StoreTimestamp: ts, Index: index}
+		if f.dedup != nil {
+			f.dedup.observe(r.rec(), phys, ts) // half messages too: a retried half is a duplicate
+		}
 		if !r.dispatchable() {
 			continue
 		}
@@ -289,6 +293,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.queues = s.queues
 	f.mu.Unlock()
+	if f.dedup != nil {
+		f.dedup.reset() // the records it points at are gone with the log
+	}
 	f.applied.Store(s.raftIndex)
 	f.log.Warn("restored from snapshot; messages below the snapshot are not on this node", "index", s.raftIndex, "next_pos", s.nextPos)
 	return nil

@@ -196,6 +196,11 @@ type RaftStatus struct {
 	LastIndex    uint64     `json:"lastIndex"`
 	Peers        []RaftPeer `json:"peers"`
 	BrokerAddr   string     `json:"brokerAddr"`
+	// DuplicateKeys is how many (topic, UNIQ_KEY) the node remembers;
+	// DuplicatesSuppressed counts the sends it answered from them (as
+	// leader) since it started.
+	DuplicateKeys        int    `json:"duplicateKeys"`
+	DuplicatesSuppressed uint64 `json:"duplicatesSuppressed"`
 }
 
 // RaftStatus asks one broker for its Raft status.
