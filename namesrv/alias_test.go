@@ -65,6 +65,14 @@ func shape(rd *TopicRouteData) string {
 	return strings.Join(qs, " ") + " | " + strings.Join(bs, " ")
 }
 
+// wantRoute fails the test when topic T's route is not want.
+func wantRoute(t *testing.T, rt *RouteTable, step, want string) {
+	t.Helper()
+	if got := routeShape(rt); got != want {
+		t.Fatalf("%s: route\n got %s\nwant %s", step, got, want)
+	}
+}
+
 func routeShape(rt *RouteTable) string {
 	rd, ok := rt.TopicRoute("T")
 	if !ok {
@@ -278,9 +286,7 @@ func TestAliasFencing(t *testing.T) {
 	mustRegister(t, rt, mreg(addrC, true, 5, 6), t0)
 	want := "broker-a:4 broker-a@n0:2 broker-a@n1:2 broker-a@n2:2 | " +
 		"broker-a=0:C,1:A,2:B,3:C broker-a@n0=0:A broker-a@n1=0:B broker-a@n2=0:C"
-	if got := routeShape(rt); got != want {
-		t.Fatalf("after term 5\n got %s\nwant %s", got, want)
-	}
+	wantRoute(t, rt, "after term 5", want)
 	checkInvariants(t, rt, "end")
 }
 
@@ -293,9 +299,7 @@ func TestAliasMemberMovesAddress(t *testing.T) {
 	moved.BrokerAddr = addrC
 	mustRegister(t, rt, moved, t0)
 	want := "broker-a:4 broker-a@n0:2 broker-a@n1:2 | broker-a=0:A,1:A,2:C broker-a@n0=0:A broker-a@n1=0:C"
-	if got := routeShape(rt); got != want {
-		t.Fatalf("route\n got %s\nwant %s", got, want)
-	}
+	wantRoute(t, rt, "route", want)
 	checkInvariants(t, rt, "moved")
 }
 
@@ -348,9 +352,7 @@ func TestAliasRegistrationValidation(t *testing.T) {
 	mustRegister(t, rt, r, t0)
 	mustRegister(t, rt, mreg(addrA, true, 1, 6), t0)
 	want := "broker-a:4 broker-a@n0:2 broker-a@n1:2 | broker-a=0:A,1:A,2:B broker-a@n0=0:A broker-a@n1=0:B"
-	if got := routeShape(rt); got != want {
-		t.Fatalf("route\n got %s\nwant %s", got, want)
-	}
+	wantRoute(t, rt, "route", want)
 }
 
 // TestAliasesLeavePlainGroupsAlone checks that a plain group next to a raftmq
@@ -364,18 +366,14 @@ func TestAliasesLeavePlainGroupsAlone(t *testing.T) {
 	mustRegister(t, rt, slave, t0)
 	want := "broker-a:4 broker-a@n0:2 broker-a@n1:2 broker-b:6 | " +
 		"broker-a=0:A,1:A,2:B broker-a@n0=0:A broker-a@n1=0:B broker-b=1:10.0.0.9:10911"
-	if got := routeShape(rt); got != want {
-		t.Fatalf("route\n got %s\nwant %s", got, want)
-	}
+	wantRoute(t, rt, "route", want)
 	if got := rt.TopicsByCluster("c1"); !reflect.DeepEqual(got, []string{"T"}) {
 		t.Fatalf("topics by cluster %v", got)
 	}
 	// Wiping the group's write permission removes its aliases.
 	rt.WipeWritePerm("broker-a")
 	want = "broker-a:4 broker-b:6 | broker-a=0:A,1:A,2:B broker-b=1:10.0.0.9:10911"
-	if got := routeShape(rt); got != want {
-		t.Fatalf("after wipe\n got %s\nwant %s", got, want)
-	}
+	wantRoute(t, rt, "after wipe", want)
 }
 
 // goClientView is what rocketmq-client-go v2 derives from a route body
