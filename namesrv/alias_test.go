@@ -525,3 +525,23 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 		t.Fatalf("negative ordinal: code %d", resp.Code)
 	}
 }
+
+// TestTopicListsMatchRoutes checks that topic lists name exactly the topics
+// that have routes: a raftmq group's topics appear with its first leader.
+func TestTopicListsMatchRoutes(t *testing.T) {
+	rt := NewRouteTable(time.Minute)
+	mustRegister(t, rt, mreg(addrB, false, 1, 6), t0)
+	if got := rt.AllTopics(); len(got) != 0 {
+		t.Fatalf("topics before the first leader: %v", got)
+	}
+	if got := rt.TopicsByCluster("c1"); len(got) != 0 {
+		t.Fatalf("cluster topics before the first leader: %v", got)
+	}
+	mustRegister(t, rt, mreg(addrA, true, 1, 6), t0)
+	if got := rt.AllTopics(); !reflect.DeepEqual(got, []string{"T"}) {
+		t.Fatalf("topics: %v", got)
+	}
+	if got := rt.TopicsByCluster("c1"); !reflect.DeepEqual(got, []string{"T"}) {
+		t.Fatalf("cluster topics: %v", got)
+	}
+}

@@ -101,7 +101,8 @@
 // Queue q of an alias is queue q of the group. Topics without WRITE, groups
 // with one live member and plain brokers get no aliases, and the order topic
 // conf (KV namespace ORDER_TOPIC_CONFIG) is passed through untouched. Aliases
-// never appear in cluster info, topic lists or TopicsByCluster, and
+// never appear in cluster info, topic lists or TopicsByCluster (which, like
+// routes, leave out a raftmq group before its first leader), and
 // WIPE/ADD_WRITE_PERM take the group's name (wiping removes the aliases).
 // brokerNames may not contain '@'.
 //

@@ -727,34 +727,51 @@ func (t *RouteTable) ClusterInfo() ClusterInfo {
 	return ci
 }
 
-// AllTopics returns every routed topic, sorted.
+// AllTopics returns every routed topic, sorted: those with queues on a group
+// that topic routes list (not a raftmq group before its first leader).
 func (t *RouteTable) AllTopics() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make([]string, 0, len(t.topics))
-	for name := range t.topics {
-		out = append(out, name)
+	for name, byBroker := range t.topics {
+		if t.anyRoutableLocked(byBroker, nil) {
+			out = append(out, name)
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// TopicsByCluster returns the topics with queues on any group of cluster, sorted.
+// TopicsByCluster returns the topics with queues on any routable group of
+// cluster, sorted.
 func (t *RouteTable) TopicsByCluster(cluster string) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	names := t.clusters[cluster]
 	out := []string{}
 	for topic, byBroker := range t.topics {
-		for bn := range byBroker {
-			if _, ok := names[bn]; ok {
-				out = append(out, topic)
-				break
-			}
+		if t.anyRoutableLocked(byBroker, names) {
+			out = append(out, topic)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// anyRoutableLocked reports whether one of the groups in byBroker (restricted
+// to names when not nil) appears in topic routes.
+func (t *RouteTable) anyRoutableLocked(byBroker map[string]QueueData, names map[string]struct{}) bool {
+	for bn := range byBroker {
+		if names != nil {
+			if _, ok := names[bn]; !ok {
+				continue
+			}
+		}
+		if g := t.groups[bn]; g != nil && t.routableLocked(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteTopic removes topic's queues: from the groups of cluster when cluster is
