@@ -228,7 +228,13 @@ func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]Raft
 		return nil, fmt.Errorf("broker group %q is not registered", brokerName)
 	}
 	var out []RaftStatus
+	asked := map[string]bool{}
 	for _, m := range bd.Members() {
+		// During an election the last leader is listed at 0 and at its own id.
+		if asked[m.Addr] {
+			continue
+		}
+		asked[m.Addr] = true
 		st, err := c.RaftStatus(ctx, m.Addr)
 		if err != nil {
 			out = append(out, RaftStatus{Group: brokerName, Role: "unreachable", BrokerAddr: m.Addr})
