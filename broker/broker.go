@@ -219,13 +219,15 @@ func (b *Broker) Node() *dledger.Node { return b.node }
 func (b *Broker) IsLeader() bool { return b.node.IsLeader() }
 
 // WaitLeader blocks until this broker is the leader with its system topics in
-// place and has registered them as brokerId 0 with the namesrvs, or ctx ends.
-// Clients that start after it returns find TBW102 in the routes.
+// place and every namesrv has accepted its registration as brokerId 0, or ctx
+// ends. Clients that start after it returns find TBW102 in the routes, with a
+// leader to send to.
 func (b *Broker) WaitLeader(ctx context.Context) error {
 	for {
-		if b.node.IsLeader() {
-			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok {
-				b.registerAll(ctx)
+		// The role must say leader too: registrations are built from it, and
+		// a registration as follower would not give the group brokerId 0.
+		if b.node.IsLeader() && b.role.get().leader {
+			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok && b.registerAll(ctx) == len(b.cfg.NamesrvAddrs) {
 				return nil
 			}
 		}
@@ -384,12 +386,13 @@ func connAddrPort(c *remoting.Conn) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// brokerID is the id this node registers with: 0 as leader, else 1+ordinal.
+// brokerID is the id this node registers with: 0 as leader, else its stable
+// id 1+ordinal.
 func (b *Broker) brokerID() int64 {
-	if b.node.IsLeader() {
+	if b.role.get().leader {
 		return 0
 	}
-	return int64(1 + b.node.SelfOrdinal())
+	return b.stableID()
 }
 
 var errClosed = errors.New("broker closed")

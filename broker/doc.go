@@ -4,7 +4,9 @@
 // subscription-group and consumer-offset state replicated through Raft
 // (metaStore, a dledger.MetaStateMachine with a small versioned JSON command
 // format), the namesrv registration by role (leader = brokerId 0 with its term
-// as dataVersion.stateVersion, followers = 1+ordinal), the wiring of the
+// as dataVersion.stateVersion, followers = 1+ordinal; every registration
+// also carries ext raftmqMemberId = dLegerSelfId and raftmqMemberOrdinal, from
+// which the namesrv builds the members' write aliases), the wiring of the
 // services in broker/schedule, broker/txn, broker/retry and broker/lockmgr,
 // and the broker.conf configuration (RocketMQ key names).
 //

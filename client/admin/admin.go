@@ -3,6 +3,11 @@
 // group controls that raftmq adds. It speaks only the remoting protocol: to the
 // namesrvs for routes and cluster membership, and to brokers for everything else, so
 // the `raftmq admin` command is a thin flag parser over it.
+//
+// Topic routes of raftmq groups carry one write alias per member
+// ("broker-a@n1", write-only queues that are the group's own); the views here
+// fold them into their group (TopicRoute.Groups), so a group is shown, and
+// its queues and offsets counted, once, always from its leader.
 package admin
 
 import (
