@@ -112,7 +112,10 @@ func TestGroupFollowersRejectWritesAndServeReads(t *testing.T) {
 		if f == leader {
 			continue
 		}
-		r := e.callAddr(f.Addr(), remoting.SendMessage, sendExt("G", 0, nil), []byte("x"))
+		// A write already forwarded once is never forwarded again.
+		fwdExt := sendExt("G", 0, nil)
+		fwdExt[ExtForwarded] = "1"
+		r := e.callAddr(f.Addr(), remoting.SendMessage, fwdExt, []byte("x"))
 		if r.Code != remoting.ServiceNotAvailable || !strings.Contains(r.Remark, "leader is "+leader.cfg.DLegerSelfID) {
 			t.Fatalf("follower send: %d %q", r.Code, r.Remark)
 		}

@@ -138,6 +138,27 @@ func (f *fsm) applyOne(l *raft.Log, touched map[queueKey]int64, withMeta bool) i
 	return nil
 }
 
+// entryResults are the per-message results of an ASSIGNED entry, read from
+// its records (the same on every member).
+func entryResults(index uint64, p payload) ([]AppendResult, error) {
+	if p.flags != flagAssigned {
+		return nil, fmt.Errorf("dledger: entry %d has no offsets", index)
+	}
+	recs, err := p.records()
+	if err != nil {
+		return nil, err
+	}
+	res := make([]AppendResult, len(recs))
+	for i, b := range recs {
+		r, err := parseRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = AppendResult{PhysicalOffset: r.physOffset(), QueueOffset: r.queueOffset(), Size: r.size(), StoreTimestamp: r.storeTimestamp(), Index: index}
+	}
+	return res, nil
+}
+
 // dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
 // and IndexFile and returns the per-message results.
 func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
