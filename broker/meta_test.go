@@ -13,6 +13,20 @@ func applyOK(t *testing.T, m *metaStore, c *metaCommand) {
 	}
 }
 
+// snapshotRoundTrip restores a fresh store from m's snapshot.
+func snapshotRoundTrip(t *testing.T, m *metaStore) *metaStore {
+	t.Helper()
+	snap, err := m.SnapshotMeta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := newMetaStore()
+	if err := m2.RestoreMeta(snap); err != nil {
+		t.Fatal(err)
+	}
+	return m2
+}
+
 func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 	m := newMetaStore()
 	changes := 0
@@ -35,14 +49,7 @@ func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 		t.Fatalf("version %+v changes %d", v, changes)
 	}
 
-	snap, err := m.SnapshotMeta()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2 := newMetaStore()
-	if err := m2.RestoreMeta(snap); err != nil {
-		t.Fatal(err)
-	}
+	m2 := snapshotRoundTrip(t, m)
 	t1, v1 := m.Topics()
 	t2, v2 := m2.Topics()
 	if !reflect.DeepEqual(t1, t2) || v1 != v2 || !reflect.DeepEqual(m.Groups(), m2.Groups()) {
@@ -106,14 +113,7 @@ func TestMemberDirectoryKeepsNewestTermAndSurvivesSnapshot(t *testing.T) {
 			t.Fatalf("want errBadMetaCommand, got %v", r)
 		}
 	}
-	snap, err := m.SnapshotMeta()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2 := newMetaStore()
-	if err := m2.RestoreMeta(snap); err != nil {
-		t.Fatal(err)
-	}
+	m2 := snapshotRoundTrip(t, m)
 	if !reflect.DeepEqual(m.Members(), m2.Members()) || len(m2.Members()) != 2 {
 		t.Fatalf("restored directory %+v, want %+v", m2.Members(), m.Members())
 	}
