@@ -141,7 +141,9 @@ func (n *Node) open() error {
 		n.store, err = cfg.openLog(clOpts)
 	} else {
 		n.cl, err = commitlog.Open(clOpts)
-		n.store = n.cl
+		if err == nil {
+			n.store = n.cl // a nil *Store in the interface would make closeStores panic
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("dledger: open commitlog: %w", err)

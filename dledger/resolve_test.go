@@ -50,3 +50,20 @@ func TestResolveLeadershipLostEntry(t *testing.T) {
 		t.Fatal("an entry not applied yet must stay unknown")
 	}
 }
+
+// A store another node holds is refused with an error, never a panic.
+func TestOpenLockedStoreFails(t *testing.T) {
+	if !useRealCommitlog {
+		t.Skip("needs the real commitlog")
+	}
+	c := newCluster(t, 1, false)
+	c.leader()
+	cfg := c.config(0)
+	cfg.openLog = nil
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(c.peers[0].Addr))
+	cfg.Transport = tr
+	if n, err := Open(cfg); err == nil {
+		n.Close(context.Background())
+		t.Fatal("a second node opened a store in use")
+	}
+}
