@@ -37,7 +37,19 @@ const (
 	// forwardRetryPoll re-checks the leader when a forward failed and no
 	// leadership or directory change was reported.
 	forwardRetryPoll = 100 * time.Millisecond
+	// forwardDialTimeout bounds connecting to the leader: an address that
+	// vanished (a killed container) must not hold writes for the election.
+	forwardDialTimeout = 500 * time.Millisecond
+	// forwardMovedGrace is how long a forwarded write still waits for the
+	// old leader's answer once another member leads: a live old leader
+	// (a transfer) answers within it, a stopped or cut-off one is given up
+	// and the write goes to the new leader.
+	forwardMovedGrace = 500 * time.Millisecond
 )
+
+// errLeaderMoved ends a forward to a leader that stopped answering after
+// another member took over.
+var errLeaderMoved = errors.New("another member took over while the old leader did not answer")
 
 // forwarder relays the writes a non-leader receives to the leader through
 // one multiplexed connection per leader address, waiting out elections
@@ -55,9 +67,10 @@ type forwarder struct {
 
 func newForwarder(b *Broker) *forwarder {
 	return &forwarder{
-		b:       b,
-		log:     b.log.Named("forward"),
-		client:  remoting.NewClient(remoting.ClientConfig{MaxFrameSize: b.cfg.MaxFrameSize, Logger: b.log.Named("forward-client")}),
+		b:   b,
+		log: b.log.Named("forward"),
+		client: remoting.NewClient(remoting.ClientConfig{MaxFrameSize: b.cfg.MaxFrameSize, DialTimeout: forwardDialTimeout,
+			Logger: b.log.Named("forward-client")}),
 		changed: make(chan struct{}),
 	}
 }
@@ -184,7 +197,7 @@ func (f *forwarder) forward(ctx context.Context, conn *remoting.Conn, req *remot
 				}
 				why = "forwarding to the leader at " + addr + " failed: " + err.Error()
 			} else {
-				resp, err := f.client.Invoke(cctx, addr, fr)
+				resp, err := f.call(cctx, addr, fr, changed)
 				switch {
 				case err == nil && resp.Code != remoting.ServiceNotAvailable:
 					return resp
@@ -216,6 +229,38 @@ func (f *forwarder) forward(ctx context.Context, conn *remoting.Conn, req *remot
 	}
 	return remoting.NewResponse(remoting.ServiceNotAvailable,
 		fmt.Sprintf("%s; gave up forwarding after %v (%s), retry", f.b.notLeaderRemark(), time.Since(arrived).Round(time.Millisecond), why))
+}
+
+// call sends fr to addr and waits for the answer, giving up
+// forwardMovedGrace after another member became the leader without addr
+// having answered.
+func (f *forwarder) call(ctx context.Context, addr string, fr *remoting.Command, changed <-chan struct{}) (*remoting.Command, error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		resp *remoting.Command
+		err  error
+	}
+	answered := make(chan result, 1)
+	if err := f.client.InvokeAsync(actx, addr, fr, func(r *remoting.Command, err error) { answered <- result{r, err} }); err != nil {
+		return nil, err
+	}
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-answered:
+			return r.resp, r.err
+		case <-grace:
+			return nil, errLeaderMoved
+		case <-changed:
+			changed = f.changes()
+			if cur, ok := f.target(); grace == nil && (!ok || cur != addr) {
+				t := time.NewTimer(forwardMovedGrace)
+				defer t.Stop()
+				grace = t.C
+			}
+		}
+	}
 }
 
 // forwardedCopy is req as the leader must see it: marked forwarded and

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -417,4 +418,58 @@ func TestForwardCapAnswersBusy(t *testing.T) {
 		t.Fatalf("send beyond the forward cap: %d %q", r.Code, r.Remark)
 	}
 	f.fwd.inflight.Store(0)
+}
+
+// A forward to a leader that stops answering is given up once another
+// member leads (after a grace in which a live old leader still answers).
+func TestForwardGivesUpOnSilentOldLeader(t *testing.T) {
+	srv := remoting.NewServer(remoting.ServerConfig{})
+	release := make(chan struct{})
+	srv.Handle(remoting.SendMessage, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.Ext("answer") == "late" {
+			<-release
+			return remoting.NewResponse(remoting.Success, "late")
+		}
+		return nil // silent, like a paused process
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(release); srv.Shutdown(context.Background()) })
+
+	b := &Broker{cfg: DefaultConfig(), log: testLogger(t), meta: newMetaStore()}
+	b.cfg.DLegerSelfID = "n2"
+	b.fwd = newForwarder(b)
+	t.Cleanup(b.fwd.close)
+	old := ln.Addr().String()
+	b.meta.members["n0"] = Member{ID: "n0", MemberAddr: old}
+	b.meta.members["n1"] = Member{ID: "n1", MemberAddr: "127.0.0.1:1"}
+	b.role.set(roleState{leaderID: "n0"})
+
+	for _, answer := range []string{"never", "late"} {
+		b.role.set(roleState{leaderID: "n0"})
+		changed := b.fwd.changes()
+		done := make(chan error, 1)
+		var resp *remoting.Command
+		go func() {
+			var err error
+			resp, err = b.fwd.call(context.Background(), old, remoting.NewRequest(remoting.SendMessage, map[string]string{"answer": answer}, nil), changed)
+			done <- err
+		}()
+		// n1 takes over.
+		b.role.set(roleState{leaderID: "n1"})
+		b.fwd.kick()
+		if answer == "late" {
+			release <- struct{}{}
+			if err := <-done; err != nil || resp.Remark != "late" {
+				t.Fatalf("a live old leader's answer within the grace: %v %v", resp, err)
+			}
+			continue
+		}
+		if err := <-done; !errors.Is(err, errLeaderMoved) {
+			t.Fatalf("silent old leader: %v, want errLeaderMoved", err)
+		}
+	}
 }
