@@ -291,6 +291,9 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.holds.close()
 		err = b.srv.Shutdown(ctx)
 		b.wg.Wait()
+		// A registration that raced the first unregistration (a leadership
+		// change while handing over) is undone now that the loop has ended.
+		b.unregisterAll(ctx)
 		if cerr := b.node.Close(ctx); cerr != nil && err == nil {
 			err = cerr
 		}

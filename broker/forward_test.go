@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -471,5 +472,26 @@ func TestForwardGivesUpOnSilentOldLeader(t *testing.T) {
 		if err := <-done; !errors.Is(err, errLeaderMoved) {
 			t.Fatalf("silent old leader: %v, want errLeaderMoved", err)
 		}
+	}
+}
+
+// A stopped member stays out of the routes: the leadership change during its
+// stop must not register it again after it unregistered.
+func TestClosedLeaderLeavesTheRoutes(t *testing.T) {
+	g, leader := startGroupWithTopic(t, "L")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leader.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := leaderOf(t, g.brokers, leader)
+	waitFor(t, "the new leader in the route", 10*time.Second, func() bool {
+		r := g.env.callAddr(g.env.ns.Addr(), remoting.GetRouteInfoByTopic, map[string]string{"topic": "L"}, nil)
+		return r.Code == 0 && strings.Contains(string(r.Body), `"0":"`+next.Addr()+`"`)
+	})
+	// The namesrv's member list (cluster info) shows every registered member.
+	r := g.env.callAddr(g.env.ns.Addr(), remoting.GetBrokerClusterInfo, nil, nil)
+	if r.Code != 0 || strings.Contains(string(r.Body), leader.Addr()) {
+		t.Fatalf("stopped member %s still registered: %d %s", leader.Addr(), r.Code, r.Body)
 	}
 }
