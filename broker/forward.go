@@ -125,8 +125,11 @@ func (b *Broker) leaderWrite(h remoting.Handler) remoting.Handler {
 			// 14 means not stored (leadership moved while serving it): a
 			// write from a client goes on to the new leader.
 			if forwarded || resp == nil || resp.Code != remoting.ServiceNotAvailable {
+				// Queue the answer before the write stops counting, so
+				// that Close's flush covers it.
+				b.fwd.answer(conn, req, resp)
 				b.writes.Add(-1)
-				return resp
+				return nil
 			}
 		} else if forwarded {
 			b.writes.Add(-1)
@@ -158,17 +161,32 @@ func (f *forwarder) start(ctx context.Context, conn *remoting.Conn, req *remotin
 	go func() {
 		defer f.b.writes.Add(-1)
 		defer f.inflight.Add(-1)
-		resp := f.forward(ctx, conn, req, local, arrived)
-		if resp == nil || req.IsOneway() {
-			return
-		}
-		resp.Opaque = req.Opaque
-		resp.SerializeType = req.SerializeType
-		if err := conn.Send(resp); err != nil && !errors.Is(err, remoting.ErrConnClosed) {
-			f.log.Warn("cannot relay the leader's answer", "code", req.Code, "remote", conn.RemoteAddr(), "error", err)
-		}
+		f.answer(conn, req, f.forward(ctx, conn, req, local, arrived))
 	}()
 	return nil, true
+}
+
+// answer sends resp to req's connection (nothing for oneway requests or a
+// nil resp), as the server would for a handler's return value.
+func (f *forwarder) answer(conn *remoting.Conn, req, resp *remoting.Command) {
+	if resp == nil {
+		return
+	}
+	if req.IsOneway() {
+		if resp.Release != nil {
+			resp.Release()
+		}
+		return
+	}
+	resp.Opaque = req.Opaque
+	resp.SerializeType = req.SerializeType
+	err := conn.Send(resp)
+	if err == nil || errors.Is(err, remoting.ErrConnClosed) {
+		return
+	}
+	f.log.Warn("cannot send a write's answer", "code", req.Code, "remote", conn.RemoteAddr(), "error", err)
+	// Not encodable: answer something the client can decode.
+	_ = conn.Send(req.Reply(remoting.SystemError, "cannot encode response: "+err.Error()))
 }
 
 // forward sends req to the leader until one answers it with something else
