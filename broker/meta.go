@@ -138,7 +138,8 @@ type offsetKey struct {
 }
 
 // metaStore is the replicated metadata: topics, subscription groups, consumer
-// offsets and a small key/value space for services' progress. It implements
+// offsets, a small key/value space for services' progress and the member
+// directory (where each member is reached; see forward.go). It implements
 // dledger.MetaStateMachine. Every mutation goes through ApplyMeta, so all
 // replicas hold the same state.
 type metaStore struct {
