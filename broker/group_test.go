@@ -26,13 +26,14 @@ type groupHarness struct {
 	trans   []*raft.InmemTransport
 }
 
-// startGroup starts a namesrv and a three-node group in this process.
-func startGroup(t *testing.T) (*testEnv, []*Broker) {
-	g := startGroupHarness(t)
+// startGroup starts a namesrv and a three-node group in this process;
+// mutate adjusts every member's config.
+func startGroup(t *testing.T, mutate ...func(*Config)) (*testEnv, []*Broker) {
+	g := startGroupHarness(t, mutate...)
 	return g.env, g.brokers
 }
 
-func startGroupHarness(t *testing.T) *groupHarness {
+func startGroupHarness(t *testing.T, mutate ...func(*Config)) *groupHarness {
 	t.Helper()
 	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t).Named("ns")})
 	if err := ns.Start(context.Background()); err != nil {
@@ -64,6 +65,9 @@ func startGroupHarness(t *testing.T) *groupHarness {
 		cfg.DLegerPeers = strings.Join(peers, ";")
 		cfg.DLegerSelfID = "n" + strconv.Itoa(i)
 		cfg.OffsetFlushInterval = 50 * time.Millisecond
+		for _, m := range mutate {
+			m(&cfg)
+		}
 		g.cfgs[i] = cfg
 		g.start(i)
 	}
