@@ -158,6 +158,23 @@ func TestFollowerForwardsWritesToLeader(t *testing.T) {
 		}
 		want[body] = true
 
+		// A batch (V2 header, as the Go client sends it) is forwarded whole.
+		var items []message.Message
+		for j := 0; j < 3; j++ {
+			b := fmt.Sprintf("batch-%s-%d", f.cfg.DLegerSelfID, j)
+			items = append(items, message.Message{Body: []byte(b)})
+			want[b] = true
+		}
+		batch, err := message.EncodeBatch(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bext := map[string]string{"a": "pg", "b": "F", "c": "TBW102", "d": "4", "e": "0", "f": "0",
+			"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": "", "j": "0", "k": "false", "m": "true"}
+		if r := e.callAddr(f.Addr(), remoting.SendBatchMessage, bext, batch); r.Code != remoting.Success || len(strings.Split(r.Ext("msgId"), ",")) != 3 {
+			t.Fatalf("batch to follower: %d %q %v", r.Code, r.Remark, r.ExtFields)
+		}
+
 		// A write that was forwarded once is refused by a non-leader, not forwarded again.
 		ext := sendExt("F", 0, nil)
 		ext[ExtForwarded] = "1"
@@ -493,5 +510,43 @@ func TestClosedLeaderLeavesTheRoutes(t *testing.T) {
 	r := g.env.callAddr(g.env.ns.Addr(), remoting.GetBrokerClusterInfo, nil, nil)
 	if r.Code != 0 || strings.Contains(string(r.Body), leader.Addr()) {
 		t.Fatalf("stopped member %s still registered: %d %s", leader.Addr(), r.Code, r.Body)
+	}
+}
+
+// END_TRANSACTION and CONSUMER_SEND_MSG_BACK reaching a follower are
+// served by the leader too.
+func TestFollowerForwardsEndTransactionAndSendBack(t *testing.T) {
+	g, leader := startGroupWithTopic(t, "T")
+	e := g.env
+	f := g.brokers[(g.index(leader)+1)%3]
+	ext := sendExt("T", 0, map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "pg",
+		message.PropertyUniqKey: "U-half"})
+	ext["sysFlag"] = "4"
+	h := e.callAddr(f.Addr(), remoting.SendMessage, ext, []byte("half"))
+	if h.Code != 0 || h.Ext("transactionId") != "U-half" {
+		t.Fatalf("half send via follower: %d %s %v", h.Code, h.Remark, h.ExtFields)
+	}
+	_, off, err := message.ParseOffsetMsgID(h.Ext("msgId"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "commit via the follower", 10*time.Second, func() bool {
+		r := e.callAddr(f.Addr(), remoting.EndTransaction, map[string]string{"producerGroup": "pg", "tranStateTableOffset": h.Ext("queueOffset"),
+			"commitLogOffset": strconv.FormatInt(off, 10), "commitOrRollback": "8", "fromTransactionCheck": "false",
+			"msgId": "U-half", "transactionId": "U-half"}, nil)
+		return r.Code == 0
+	})
+	waitFor(t, "the committed message", 10*time.Second, func() bool { return e.maxOffset("T", 0) == 1 })
+	msgs := storedMessages(t, e, leader, "T")
+	if len(msgs) != 1 || string(msgs[0].Body) != "half" {
+		t.Fatalf("committed %v", msgs)
+	}
+	r := e.callAddr(f.Addr(), remoting.ConsumerSendMsgBack, map[string]string{"offset": strconv.FormatInt(msgs[0].CommitLogOffset, 10),
+		"group": "sg", "delayLevel": "0", "originMsgId": msgs[0].MsgID(), "originTopic": "T", "unitMode": "false", "maxReconsumeTimes": "16"}, nil)
+	if r.Code != 0 {
+		t.Fatalf("send back via follower: %d %s", r.Code, r.Remark)
+	}
+	if _, ok := leader.meta.Topic("%RETRY%sg"); !ok {
+		t.Fatal("send back did not reach the leader")
 	}
 }
