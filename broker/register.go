@@ -47,6 +47,9 @@ func (b *Broker) registerLoop() {
 		case <-b.regKick:
 		case <-t.C:
 		}
+		if b.closed.Load() {
+			return // Close has unregistered this member; stay out
+		}
 		b.registerAll(b.ctx)
 	}
 }
