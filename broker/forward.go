@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
 
@@ -217,6 +219,12 @@ func (f *forwarder) forward(ctx context.Context, conn *remoting.Conn, req *remot
 			} else {
 				resp, err := f.call(cctx, addr, fr, changed)
 				switch {
+				case err == nil && isIndeterminate(resp) && f.b.retrySafe(req):
+					// The old leader lost its leadership with the write in
+					// flight. The write carries a UNIQ_KEY inside the
+					// duplicate window, so asking the next leader is safe:
+					// it answers with the original if the entry committed.
+					why = "the leader at " + addr + " answered: " + resp.Remark
 				case err == nil && resp.Code != remoting.ServiceNotAvailable:
 					return resp
 				case err == nil:
@@ -335,4 +343,22 @@ func (b *Broker) announceMember(term uint64) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// isIndeterminate reports an answer to a write whose outcome is unknown.
+func isIndeterminate(resp *remoting.Command) bool {
+	return resp != nil && resp.Code == remoting.SystemError && strings.HasPrefix(resp.Remark, indeterminateRemark)
+}
+
+// retrySafe reports whether sending req again cannot store it twice: a
+// single message carrying a UNIQ_KEY while the duplicate window is on.
+// (Batches are left to the client: the Go client puts no UNIQ_KEY on their
+// items.)
+func (b *Broker) retrySafe(req *remoting.Command) bool {
+	if b.cfg.DuplicateWindow <= 0 || req.Code == remoting.SendBatchMessage {
+		return false
+	}
+	h, err := decodeSendHeader(req)
+	return err == nil && !h.Batch && !isClientSendBack(h.Topic) &&
+		message.DecodeProperties(h.Properties)[message.PropertyUniqKey] != ""
 }
