@@ -19,8 +19,8 @@ func init() {
 func runBench(args []string) int {
 	cfg := bench.DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	namesrv := fs.String("n", "127.0.0.1:9876", "namesrv address(es), `;`-separated; each group's leader (brokerId 0) is addressed")
-	brokers := fs.String("broker", "", "broker address(es) to send to directly, `;`-separated (skips the namesrv)")
+	namesrv := fs.String("n", "127.0.0.1:9876", "namesrv `addrs`, separated by ; (each group's leader, brokerId 0, is addressed)")
+	brokers := fs.String("broker", "", "broker `addrs` to send to directly, separated by ; (skips the namesrv)")
 	mode := fs.String("mode", string(cfg.Mode), "produce or consume (drain the backlog of the topics)")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "only groups of this cluster")
 	fs.StringVar(&cfg.BrokerName, "brokerName", "", "only this broker group")
@@ -41,7 +41,23 @@ func runBench(args []string) int {
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages asked per pull (consume mode; the broker may answer fewer)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "per-request timeout")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "progress line period (negative = none)")
-	jsonPath := fs.String("json", "", "write the JSON summary to this file")
+	jsonPath := fs.String("json", "", "write the JSON summary to this `file`")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, `usage: raftmq bench [flags]
+
+Producers send 1 message per request to every queue of the topics in turn, to each
+group's leader; -async keeps -window requests in flight per connection. -mode consume
+drains what the queues hold when it starts. A progress line per -interval goes to
+stderr, the summary to stdout, -json FILE writes it as JSON. Examples:
+
+  raftmq bench -n 127.0.0.1:9876 -connections 16 -duration 20s         16 sync publishers
+  raftmq bench -n 127.0.0.1:9876 -async -window 256 -messages 200000   async, 256 in flight
+  raftmq bench -n 127.0.0.1:9876 -mode consume -json consume.json      drain the backlog
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
