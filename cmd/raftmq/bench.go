@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/raftmq/raftmq/bench"
@@ -42,6 +43,7 @@ func runBench(args []string) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "per-request timeout")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "progress line period (negative = none)")
 	jsonPath := fs.String("json", "", "write the JSON summary to this `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench client's own CPU profile to this `file` (what the client costs)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `usage: raftmq bench [flags]
 
@@ -76,6 +78,19 @@ flags:
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	sum, err := bench.Run(ctx, cfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "raftmq bench:", err)
