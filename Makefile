@@ -53,9 +53,10 @@ bench-broker: build
 # raftmq (3 nodes SYNC_FLUSH; 1 node SYNC and ASYNC) and NATS JetStream (r3sync, r3,
 # r1sync, r1) side by side on loopback, the same shapes through `raftmq bench` and
 # `nats bench`, then the ratio tables. Installs nats-server and the nats CLI as Go
-# modules into $(BENCH_DIR)/bin (minutes from a cold module cache); a full run takes
-# about 15 minutes. BENCH_COMPARE_FLAGS passes flags, e.g. -reps 3 or
+# modules into $(BENCH_DIR)/bin (minutes from a cold module cache); a run takes about
+# 5 minutes (12 with -reps 3). BENCH_COMPARE_FLAGS passes flags, e.g. -reps 3 or
 # -configs raftmq3,r3sync -shapes async (go run ./bench/compare -h lists them).
+# docs/benchmark.md describes both tools and the first figures.
 BENCH_DIR ?= /tmp/raftmq-bench
 bench-compare: build
 	$(GO) run ./bench/compare -raftmq $(BIN) -dir $(BENCH_DIR) $(BENCH_COMPARE_FLAGS)
