@@ -168,6 +168,11 @@ func run(ctx context.Context, o *options, procs *processes) error {
 			err = runNATS(ctx, o, procs, res, c)
 		}
 		procs.stopAll()
+		// Stores run to gigabytes (preallocated segments, every backlog):
+		// nothing reads them once their servers are gone.
+		if err := os.RemoveAll(filepath.Join(o.dir, "store", c)); err != nil {
+			logf("%s: cannot remove its store: %v", c, err)
+		}
 		res.load(c, "after")
 		if err != nil {
 			logf("%s: %v (continuing with the next configuration)", c, err)
