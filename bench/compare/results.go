@@ -166,6 +166,13 @@ func (r *results) render(o *options) string {
 // table prints one ratio table: a column per configuration, then a ratio
 // column per pair.
 func (r *results) table(b *strings.Builder, o *options, cols []string, ratios [][2]string) {
+	ran := false
+	for _, c := range cols {
+		ran = ran || len(r.samples[c]) > 0
+	}
+	if !ran {
+		return // none of its configurations was asked for, or all failed (see the problems)
+	}
 	b.WriteString("| test |")
 	for _, c := range cols {
 		b.WriteString(" " + titles[c] + " |")
