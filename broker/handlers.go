@@ -578,6 +578,9 @@ func (b *Broker) handleRuntimeInfo(context.Context, *remoting.Conn, *remoting.Co
 		"consumerGroupCount":          strconv.Itoa(consumers),
 		"sendThreadPoolQueueSize":     "0",
 		"pullThreadPoolQueueSize":     "0",
+		// Not a RocketMQ runtime key (Java has it in GET_BROKER_CONFIG, which we do
+		// not serve): `raftmq bench` reports it beside its figures.
+		"flushDiskType": string(b.cfg.FlushDiskType),
 	}
 	return jsonResponse(struct {
 		Table map[string]string `json:"table"`
