@@ -209,7 +209,10 @@ func TestOffsetRegression(t *testing.T) {
 	b.drainAll(0, "a")
 	b.offsetOp(5, history.FCommit, 0, 7)
 	b.offsetOp(5, history.FFetch, 0, 3)
-	r := check(t, b)
+	if r := check(t, b); !r.Valid || r.BackwardCount != 1 || len(r.Warnings) != 1 {
+		t.Fatalf("offset regression without StrictOffsets: valid %v count %d warnings %v", r.Valid, r.BackwardCount, r.Warnings)
+	}
+	r := Check(b.ops, Options{Members: []string{"n0", "n1", "n2"}, StrictOffsets: true})
 	wantFailure(t, r, "offset-regressions")
 }
 
