@@ -51,7 +51,9 @@ type Config struct {
 	// TmpfsSize, when set (e.g. "256m"), backs every member's /data with a tmpfs of that
 	// size, so a disk-full nemesis can fill it without touching the host's disk.
 	TmpfsSize string
-	Logger    hclog.Logger
+	// SegmentSize is mappedFileSizeCommitLog (default 32 MiB).
+	SegmentSize int64
+	Logger      hclog.Logger
 }
 
 // Node is one container of the cluster.
@@ -203,7 +205,7 @@ func (c *Cluster) BrokerConf(m Node) string {
 		"autoCreateTopicEnable=true",
 		"defaultTopicQueueNums=4",
 		"slaveReadEnable=true",
-		"mappedFileSizeCommitLog=" + strconv.Itoa(32<<20),
+		"mappedFileSizeCommitLog=" + strconv.FormatInt(c.segmentSize(), 10),
 		"registerNameServerPeriod=5000",
 		"enableDLegerCommitLog=true",
 		"dLegerGroup=broker-a",
@@ -211,6 +213,13 @@ func (c *Cluster) BrokerConf(m Node) string {
 		"dLegerSelfId=" + m.Name,
 		"",
 	}, "\n")
+}
+
+func (c *Cluster) segmentSize() int64 {
+	if c.cfg.SegmentSize > 0 {
+		return c.cfg.SegmentSize
+	}
+	return 32 << 20
 }
 
 func (c *Cluster) writeFiles() error {

@@ -54,6 +54,10 @@ type Spec struct {
 	Members int // 3 or 5 (5-member nemeses need the 5-member cluster)
 	Unsafe  bool
 	Tmpfs   bool // needs tmpfs-backed data volumes
+	// SegmentSize (bytes) and Pad (body bytes added to every own-client send) make a
+	// run's log grow fast: a disk-full window must cross a segment boundary.
+	SegmentSize int64
+	Pad         int
 	Doc     string
 	New     func() Nemesis
 }
@@ -75,9 +79,9 @@ func All() []Spec {
 		{Name: "kill-all", Members: 3, Doc: "kill -9 every member at once, then restart them", New: func() Nemesis { return &kill{pick: pickAll} }},
 		{Name: "pause-leader", Members: 3, Doc: "docker pause the leader (longer than the election timeout), then unpause", New: func() Nemesis { return &pause{pick: pickLeader} }},
 		{Name: "pause-follower", Members: 3, Doc: "docker pause one follower, then unpause", New: func() Nemesis { return &pause{pick: pickFollower} }},
-		{Name: "netem-slow", Members: 3, Doc: "tc netem delay 100ms 50ms on every member", New: func() Nemesis { return &netem{args: []string{"delay", "100ms", "50ms"}} }},
-		{Name: "netem-lossy", Members: 3, Doc: "tc netem loss 20% on every member", New: func() Nemesis { return &netem{args: []string{"loss", "20%"}} }},
-		{Name: "disk-full-leader", Members: 3, Tmpfs: true, Doc: "fill the leader's data volume (tmpfs), then free it", New: func() Nemesis { return &diskFull{} }},
+		{Name: "netem-slow", Members: 3, Doc: "tc netem delay 100ms 50ms on every member", New: func() Nemesis { return &netem{args: []string{"delay", "100ms", "50ms"}, fallback: slowFallback} }},
+		{Name: "netem-lossy", Members: 3, Doc: "tc netem loss 20% on every member", New: func() Nemesis { return &netem{args: []string{"loss", "20%"}, fallback: lossyFallback} }},
+		{Name: "disk-full-leader", Members: 3, Tmpfs: true, SegmentSize: 1 << 20, Pad: 4096, Doc: "fill the leader's data volume (tmpfs), then free it", New: func() Nemesis { return &diskFull{} }},
 		{Name: "transfer-leader", Members: 3, Doc: "leadership transfer through the admin client every 2 s", New: func() Nemesis { return &transfer{} }},
 		{Name: "wipe-follower", Members: 3, Doc: "kill -9 a follower, delete its data, restart it empty", New: func() Nemesis { return &wipe{pick: pickFollower} }},
 		{Name: "unsafe-wipe-all", Members: 3, Unsafe: true, Doc: "UNSAFE: kill -9 every member and delete all data; the checker must report loss", New: func() Nemesis { return &wipe{pick: pickAll} }},
@@ -414,16 +418,44 @@ func (p *pause) Stop(ctx context.Context, env *Env) error {
 
 // ---- tc netem ----
 
-type netem struct{ args []string }
+// netem shapes every member's eth0 with tc netem; kernels without sch_netem get the
+// fallback (tbf rate limiting for "slow", iptables statistic drops for "lossy").
+type netem struct {
+	args     []string
+	fallback func(ctx context.Context, env *Env) (string, error)
+}
 
 func (n *netem) Start(ctx context.Context, env *Env) (string, error) {
 	err := parallel(env.Cluster.Members, func(m cluster.Node) error {
 		return nsenter(ctx, m, append([]string{"tc", "qdisc", "replace", "dev", "eth0", "root", "netem"}, n.args...)...)
 	})
+	if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") && n.fallback != nil {
+		_ = healQdisc(ctx, env)
+		desc, ferr := n.fallback(ctx, env)
+		return desc + " (no sch_netem in this kernel)", ferr
+	}
 	return "netem " + strings.Join(n.args, " ") + " on all members", err
 }
 
-func (n *netem) Stop(ctx context.Context, env *Env) error { return healQdisc(ctx, env) }
+func (n *netem) Stop(ctx context.Context, env *Env) error {
+	return errors.Join(healQdisc(ctx, env), healNet(ctx, env))
+}
+
+func slowFallback(ctx context.Context, env *Env) (string, error) {
+	return "tbf rate 1mbit on every member's eth0", parallel(env.Cluster.Members, func(m cluster.Node) error {
+		return nsenter(ctx, m, "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "1mbit", "burst", "16kbit", "latency", "300ms")
+	})
+}
+
+func lossyFallback(ctx context.Context, env *Env) (string, error) {
+	return "iptables statistic: drop 20% of packets between members", parallel(env.Cluster.Members, func(m cluster.Node) error {
+		var errs []error
+		for _, o := range others(env, m) {
+			errs = append(errs, nsenter(ctx, m, "iptables", "-w", "-A", "INPUT", "-s", o.IP, "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"))
+		}
+		return errors.Join(errs...)
+	})
+}
 
 func healQdisc(ctx context.Context, env *Env) error {
 	for _, m := range env.Cluster.Members {

@@ -167,23 +167,27 @@ func throughputSVG(ops []history.Op, wins []checker.Window) (string, error) {
 }
 
 func latencySVG(ops []history.Op, wins []checker.Window) (string, error) {
-	var ok, bad plotter.XYs
-	top := 1.0
+	// Per-second quantiles of acked sends' latency, and every failed/unknown send as
+	// a point: a few hundred elements whatever the run's length.
+	perSec := map[int][]float64{}
+	var bad plotter.XYs
+	top, last := 1.0, 0
 	for _, op := range ops {
 		if op.F != history.FSend || op.Type == history.Invoke {
 			continue
 		}
 		ms := math.Max(float64(op.Latency)/1e6, 0.1)
 		top = math.Max(top, ms)
-		pt := plotter.XY{X: float64(op.Time) / 1e9, Y: ms}
 		if op.Type == history.OK {
-			ok = append(ok, pt)
-		} else {
-			bad = append(bad, pt)
+			b := int(op.Time / int64(bucket))
+			last = max(last, b)
+			perSec[b] = append(perSec[b], ms)
+		} else if len(bad) < 2000 {
+			bad = append(bad, plotter.XY{X: float64(op.Time) / 1e9, Y: ms})
 		}
 	}
 	p := plot.New()
-	p.Title.Text = "send latency (ms, log scale; shaded: nemesis active)"
+	p.Title.Text = "send latency per second (ms, log scale; shaded: nemesis active)"
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = "latency (ms)"
 	p.Y.Scale = plot.LogScale{}
@@ -199,22 +203,41 @@ func latencySVG(ops []history.Op, wins []checker.Window) (string, error) {
 		poly.LineStyle.Width = 0
 		p.Add(poly)
 	}
-	for _, s := range []struct {
+	for _, q := range []struct {
 		name string
-		xy   plotter.XYs
+		q    float64
 		c    color.Color
-	}{{"ok", ok, color.RGBA{G: 120, B: 200, A: 160}}, {"fail/info", bad, color.RGBA{R: 220, A: 220}}} {
-		if len(s.xy) == 0 {
+	}{{"p50", 0.5, color.RGBA{G: 120, B: 200, A: 255}}, {"p99", 0.99, color.RGBA{R: 120, B: 160, A: 255}}, {"max", 1, color.RGBA{R: 90, G: 90, B: 90, A: 255}}} {
+		var xy plotter.XYs
+		for b := 0; b <= last; b++ {
+			v := perSec[b]
+			if len(v) == 0 {
+				continue
+			}
+			sort.Float64s(v)
+			xy = append(xy, plotter.XY{X: float64(b), Y: v[min(len(v)-1, int(q.q*float64(len(v))))]})
+		}
+		if len(xy) == 0 {
 			continue
 		}
-		sc, err := plotter.NewScatter(s.xy)
+		l, err := plotter.NewLine(xy)
 		if err != nil {
 			return "", err
 		}
-		sc.GlyphStyle.Color = s.c
-		sc.GlyphStyle.Radius = vg.Points(1)
+		l.Color = q.c
+		l.Width = vg.Points(1)
+		p.Add(l)
+		p.Legend.Add(q.name+" (ok)", l)
+	}
+	if len(bad) > 0 {
+		sc, err := plotter.NewScatter(bad)
+		if err != nil {
+			return "", err
+		}
+		sc.GlyphStyle.Color = color.RGBA{R: 220, A: 200}
+		sc.GlyphStyle.Radius = vg.Points(1.2)
 		p.Add(sc)
-		p.Legend.Add(s.name, sc)
+		p.Legend.Add("fail/info", sc)
 	}
 	p.Legend.Top = true
 	return svg(p)

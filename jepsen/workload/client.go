@@ -65,8 +65,8 @@ func (e *SendError) Error() string {
 func (e *SendError) Unwrap() error { return e.Err }
 
 // Send sends value as one message to queue of topic on the member at addr
-// (SEND_MESSAGE_V2), with UNIQ_KEY and KEYS = value.
-func (c *Client) Send(ctx context.Context, addr, topic string, queue int, value string) (SendResult, error) {
+// (SEND_MESSAGE_V2), with UNIQ_KEY and KEYS = value; the body is value+pad.
+func (c *Client) Send(ctx context.Context, addr, topic string, queue int, value, pad string) (SendResult, error) {
 	props := message.EncodeProperties(map[string]string{
 		message.PropertyUniqKey: value,
 		message.PropertyKeys:    value,
@@ -77,7 +77,7 @@ func (c *Client) Send(ctx context.Context, addr, topic string, queue int, value 
 		"f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": props,
 		"j": "0", "k": "false", "m": "false",
 	}
-	resp, err := c.rc.Invoke(ctx, addr, remoting.NewRequest(remoting.SendMessageV2, ext, []byte(value)))
+	resp, err := c.rc.Invoke(ctx, addr, remoting.NewRequest(remoting.SendMessageV2, ext, []byte(value+pad)))
 	if err != nil {
 		// The request may have left: a dial failure is the only certain non-delivery.
 		return SendResult{}, &SendError{Err: err, Definite: isDialError(err)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,13 @@ type Config struct {
 	Attempts  int           // attempts per value (a retry reuses the value)
 	Consumers bool          // one consumer per queue, pulling from the leader and committing
 	Group     string
+	Pad       int // bytes appended to every own-client send's body after a '|'
+}
+
+// ValueOf is the value a message body carries (the part before any padding).
+func ValueOf(body []byte) string {
+	v, _, _ := strings.Cut(string(body), "|")
+	return v
 }
 
 // Runner runs the workloads of a run against one cluster.
@@ -31,6 +39,7 @@ type Runner struct {
 	tracker *Tracker
 	rec     *history.Recorder
 	client  *Client
+	pad     string
 }
 
 // NewRunner returns a runner; the caller owns client, tracker and rec.
@@ -44,7 +53,11 @@ func NewRunner(cfg Config, cl *cluster.Cluster, tracker *Tracker, rec *history.R
 	if cfg.Group == "" {
 		cfg.Group = "jepsen-consumer"
 	}
-	return &Runner{cfg: cfg, cl: cl, tracker: tracker, rec: rec, client: client}
+	r := &Runner{cfg: cfg, cl: cl, tracker: tracker, rec: rec, client: client}
+	if cfg.Pad > 0 {
+		r.pad = "|" + strings.Repeat("x", cfg.Pad)
+	}
+	return r
 }
 
 // Start launches producers and consumers; they run until ctx ends. The returned
@@ -97,7 +110,7 @@ func (r *Runner) sendOnce(ctx context.Context, process, queue int, value string,
 	m := r.target()
 	inv := r.rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Value: value, Member: m.Name, Queue: queue, Offset: -1, Attempt: attempt})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
-	res, err := r.client.Send(sctx, m.Addr(), r.cfg.Topic, queue, value)
+	res, err := r.client.Send(sctx, m.Addr(), r.cfg.Topic, queue, value, r.pad)
 	cancel()
 	done := history.Op{Process: process, F: history.FSend, Value: value, Member: m.Name, Queue: queue, Offset: -1, Attempt: attempt}
 	done.Time = r.rec.Now()
@@ -154,7 +167,7 @@ func (r *Runner) consume(ctx context.Context, process, queue int) {
 		switch res.Code {
 		case remoting.Success:
 			for _, msg := range res.Messages {
-				r.rec.Add(history.Op{Process: process, Type: history.OK, F: history.FPoll, Value: string(msg.Body), Member: m.Name,
+				r.rec.Add(history.Op{Process: process, Type: history.OK, F: history.FPoll, Value: ValueOf(msg.Body), Member: m.Name,
 					Queue: queue, Offset: msg.QueueOffset, Group: r.cfg.Group})
 			}
 			offset = res.Next
@@ -251,7 +264,7 @@ func drainQueue(ctx context.Context, c *Client, rec *history.Recorder, process i
 		switch res.Code {
 		case remoting.Success:
 			for _, msg := range res.Messages {
-				rec.Add(history.Op{Process: process, Type: history.OK, F: history.FDrain, Member: m.Name, Queue: q, Offset: msg.QueueOffset, Value: string(msg.Body)})
+				rec.Add(history.Op{Process: process, Type: history.OK, F: history.FDrain, Member: m.Name, Queue: q, Offset: msg.QueueOffset, Value: ValueOf(msg.Body)})
 			}
 			offset = res.Next
 		case remoting.PullNotFound:
