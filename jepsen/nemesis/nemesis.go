@@ -58,8 +58,8 @@ type Spec struct {
 	// run's log grow fast: a disk-full window must cross a segment boundary.
 	SegmentSize int64
 	Pad         int
-	Doc     string
-	New     func() Nemesis
+	Doc         string
+	New         func() Nemesis
 }
 
 // All lists every nemesis by name, in the order `make jepsen` runs them.
