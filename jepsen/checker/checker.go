@@ -457,10 +457,15 @@ func Check(ops []history.Op, opt Options) *Result {
 	if len(opt.OfficialProcesses) > 0 {
 		st := &ProducerStats{}
 		var acks []int64
+		var first, last int64 = -1, 0
 		for _, op := range ops {
 			if op.F != history.FSend || !opt.OfficialProcesses[op.Process] {
 				continue
 			}
+			if first < 0 {
+				first = op.Time
+			}
+			last = op.Time
 			switch op.Type {
 			case history.Invoke:
 				st.Attempted++
@@ -471,8 +476,11 @@ func Check(ops []history.Op, opt Options) *Result {
 				st.Unknown++
 			}
 		}
-		for i := 1; i < len(acks); i++ {
-			st.LongestAckGap = max(st.LongestAckGap, secs(acks[i]-acks[i-1]))
+		// Gaps between acks, from the first send and up to the last one.
+		prev := first
+		for _, a := range append(acks, last) {
+			st.LongestAckGap = max(st.LongestAckGap, secs(a-prev))
+			prev = a
 		}
 		if st.Attempted > 0 {
 			r.Official = st

@@ -113,7 +113,7 @@ func shade(p *plot.Plot, wins []checker.Window, top float64) error {
 		if err != nil {
 			return err
 		}
-		poly.Color = color.RGBA{R: 255, G: 120, B: 80, A: 60}
+		poly.Color = color.NRGBA{R: 255, G: 120, B: 80, A: 60}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
 	}
@@ -147,7 +147,7 @@ func throughputSVG(ops []history.Op, wins []checker.Window) (string, error) {
 	if err := shade(p, wins, top*1.05); err != nil {
 		return "", err
 	}
-	colors := map[string]color.Color{history.OK: color.RGBA{G: 140, B: 60, A: 255}, history.Fail: color.RGBA{R: 200, A: 255}, history.Info: color.RGBA{R: 230, G: 160, A: 255}}
+	colors := map[string]color.Color{history.OK: color.NRGBA{G: 140, B: 60, A: 255}, history.Fail: color.NRGBA{R: 200, A: 255}, history.Info: color.NRGBA{R: 230, G: 160, A: 255}}
 	for _, typ := range []string{history.OK, history.Info, history.Fail} {
 		xy := make(plotter.XYs, 0, last+1)
 		for b := 0; b <= last; b++ {
@@ -199,7 +199,7 @@ func latencySVG(ops []history.Op, wins []checker.Window) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		poly.Color = color.RGBA{R: 255, G: 120, B: 80, A: 60}
+		poly.Color = color.NRGBA{R: 255, G: 120, B: 80, A: 60}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
 	}
@@ -207,7 +207,7 @@ func latencySVG(ops []history.Op, wins []checker.Window) (string, error) {
 		name string
 		q    float64
 		c    color.Color
-	}{{"p50", 0.5, color.RGBA{G: 120, B: 200, A: 255}}, {"p99", 0.99, color.RGBA{R: 120, B: 160, A: 255}}, {"max", 1, color.RGBA{R: 90, G: 90, B: 90, A: 255}}} {
+	}{{"p50", 0.5, color.NRGBA{G: 120, B: 200, A: 255}}, {"p99", 0.99, color.NRGBA{R: 120, B: 160, A: 255}}, {"max", 1, color.NRGBA{R: 90, G: 90, B: 90, A: 255}}} {
 		var xy plotter.XYs
 		for b := 0; b <= last; b++ {
 			v := perSec[b]
@@ -234,7 +234,7 @@ func latencySVG(ops []history.Op, wins []checker.Window) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		sc.GlyphStyle.Color = color.RGBA{R: 220, A: 200}
+		sc.GlyphStyle.Color = color.NRGBA{R: 220, A: 200}
 		sc.GlyphStyle.Radius = vg.Points(1.2)
 		p.Add(sc)
 		p.Legend.Add("fail/info", sc)
