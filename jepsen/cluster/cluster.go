@@ -277,7 +277,7 @@ func (c *Cluster) writeFiles() error {
 
 func (c *Cluster) compose(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"-p", c.Project, "-f", c.file}, args...)
-	return run(ctx, "docker-compose", full...)
+	return Run(ctx, "docker-compose", full...)
 }
 
 // Down removes the project's containers, network and volumes; it also removes by
@@ -297,9 +297,10 @@ func (c *Cluster) Down(ctx context.Context) error {
 }
 
 // Docker runs the docker CLI and returns its combined output.
-func Docker(ctx context.Context, args ...string) (string, error) { return run(ctx, "docker", args...) }
+func Docker(ctx context.Context, args ...string) (string, error) { return Run(ctx, "docker", args...) }
 
-func run(ctx context.Context, name string, args ...string) (string, error) {
+// Run runs a host command and returns its combined, trimmed output.
+func Run(ctx context.Context, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -111,7 +111,7 @@ func nsenter(ctx context.Context, m cluster.Node, args ...string) error {
 		return err
 	}
 	full := append([]string{"-t", fmt.Sprint(pid), "-n"}, args...)
-	out, err := runCmd(ctx, "nsenter", full...)
+	out, err := cluster.Run(ctx, "nsenter", full...)
 	if err != nil {
 		return fmt.Errorf("nsenter %s %s: %w: %s", m.Name, strings.Join(args, " "), err, out)
 	}
@@ -346,10 +346,15 @@ func (k *kill) Start(ctx context.Context, env *Env) (string, error) {
 		return "", err
 	}
 	k.killed = ms
-	return "kill -9 " + names(ms), parallel(ms, func(m cluster.Node) error {
-		out, err := cluster.Docker(ctx, "kill", "-s", "KILL", m.Container)
-		if err != nil {
-			return fmt.Errorf("kill %s: %w: %s", m.Name, err, out)
+	return "kill -9 " + names(ms), dockerEach(ctx, ms, "kill", "-s", "KILL")
+}
+
+// dockerEach runs `docker <verb> <args> <container>` for every member, in parallel.
+func dockerEach(ctx context.Context, ms []cluster.Node, verb string, args ...string) error {
+	return parallel(ms, func(m cluster.Node) error {
+		full := append(append([]string{verb}, args...), m.Container)
+		if out, err := cluster.Docker(ctx, full...); err != nil {
+			return fmt.Errorf("%s %s: %w: %s", verb, m.Name, err, out)
 		}
 		return nil
 	})
@@ -361,15 +366,7 @@ func (k *kill) Stop(ctx context.Context, env *Env) error {
 	return startAll(ctx, ms)
 }
 
-func startAll(ctx context.Context, ms []cluster.Node) error {
-	return parallel(ms, func(m cluster.Node) error {
-		out, err := cluster.Docker(ctx, "start", m.Container)
-		if err != nil {
-			return fmt.Errorf("start %s: %w: %s", m.Name, err, out)
-		}
-		return nil
-	})
-}
+func startAll(ctx context.Context, ms []cluster.Node) error { return dockerEach(ctx, ms, "start") }
 
 func parallel(ms []cluster.Node, f func(cluster.Node) error) error {
 	var wg sync.WaitGroup
@@ -395,25 +392,13 @@ func (p *pause) Start(ctx context.Context, env *Env) (string, error) {
 		return "", err
 	}
 	p.paused = ms
-	return "pause " + names(ms), parallel(ms, func(m cluster.Node) error {
-		out, err := cluster.Docker(ctx, "pause", m.Container)
-		if err != nil {
-			return fmt.Errorf("pause %s: %w: %s", m.Name, err, out)
-		}
-		return nil
-	})
+	return "pause " + names(ms), dockerEach(ctx, ms, "pause")
 }
 
 func (p *pause) Stop(ctx context.Context, env *Env) error {
 	ms := p.paused
 	p.paused = nil
-	return parallel(ms, func(m cluster.Node) error {
-		out, err := cluster.Docker(ctx, "unpause", m.Container)
-		if err != nil {
-			return fmt.Errorf("unpause %s: %w: %s", m.Name, err, out)
-		}
-		return nil
-	})
+	return dockerEach(ctx, ms, "unpause")
 }
 
 // ---- tc netem ----
@@ -613,8 +598,8 @@ func (w *wipe) Start(ctx context.Context, env *Env) (string, error) {
 	}
 	w.wiped = ms
 	err = parallel(ms, func(m cluster.Node) error {
-		if out, err := cluster.Docker(ctx, "kill", "-s", "KILL", m.Container); err != nil {
-			return fmt.Errorf("kill %s: %w: %s", m.Name, err, out)
+		if err := dockerEach(ctx, []cluster.Node{m}, "kill", "-s", "KILL"); err != nil {
+			return err
 		}
 		dir, err := cluster.VolumeDir(ctx, m.Volume)
 		if err != nil {
