@@ -86,7 +86,14 @@ type Result struct {
 	OffsetBackward []string            `json:"offset_regressions"`
 	DrainErrors    []string            `json:"drain_errors"`
 
-	LostCount, UnexpectedCount, CollisionCount, MismatchCount, OrderCount, G1aCount, BackwardCount, DivergentCount int
+	LostCount       int `json:"lost_count"`
+	UnexpectedCount int `json:"unexpected_count"`
+	CollisionCount  int `json:"offset_collision_count"`
+	MismatchCount   int `json:"ack_mismatch_count"`
+	OrderCount      int `json:"order_violation_count"`
+	G1aCount        int `json:"failed_but_read_count"`
+	BackwardCount   int `json:"offset_regression_count"`
+	DivergentCount  int `json:"divergent_offset_count"`
 
 	Windows          []Window       `json:"windows"`
 	LongestNormalGap float64        `json:"longest_ack_gap_outside_nemesis_s"`
@@ -127,7 +134,7 @@ func Check(ops []history.Op, opt Options) *Result {
 	if opt.SampleSize <= 0 {
 		opt.SampleSize = 20
 	}
-	r := &Result{LostOnMember: map[string][]string{}, ValuesPerMember: map[string]int{}}
+	r := &Result{LostOnMember: map[string][]string{}, ValuesPerMember: map[string]int{}, Duplicates: []Duplicate{}}
 
 	sends := map[string]*sendInfo{}
 	open := map[int]history.Op{} // process -> in-flight send invoke
