@@ -59,7 +59,7 @@ func (e *SendError) Error() string {
 	if e.Err != nil {
 		return e.Err.Error()
 	}
-	return fmt.Sprintf("code %d (%s): %s", e.Code, remoting.CodeName(e.Code), e.Remark)
+	return fmt.Sprintf("code %d (%s): %s", e.Code, remoting.ResponseCodeName(e.Code), e.Remark)
 }
 
 func (e *SendError) Unwrap() error { return e.Err }
@@ -153,7 +153,7 @@ func (c *Client) Pull(ctx context.Context, addr, group, topic string, queue int,
 		r.Messages = msgs
 	case remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
 	default:
-		return r, fmt.Errorf("pull answered code %d (%s): %s", resp.Code, remoting.CodeName(resp.Code), resp.Remark)
+		return r, fmt.Errorf("pull answered code %d (%s): %s", resp.Code, remoting.ResponseCodeName(resp.Code), resp.Remark)
 	}
 	return r, nil
 }
