@@ -269,7 +269,16 @@ func Index(dir string, runs []*Run) error {
 	return os.WriteFile(filepath.Join(dir, "index.html"), buf.Bytes(), 0o644)
 }
 
-var funcs = template.FuncMap{"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) }}
+var funcs = template.FuncMap{
+	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"worstGap": func(ws []checker.Window) float64 {
+		worst := 0.0
+		for _, w := range ws {
+			worst = math.Max(worst, w.LongestAckGap)
+		}
+		return worst
+	},
+}
 
 var page = template.Must(template.New("run").Funcs(funcs).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>jepsen {{.Run.Name}}: {{.Run.Verdict}}</title>
@@ -300,7 +309,7 @@ th{background:#eee}.PASS{color:#080}.FAIL{color:#c00}pre{background:#f6f6f6;padd
 var indexPage = template.Must(template.New("index").Funcs(funcs).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>jepsen runs</title>
 <style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}.PASS{color:#080}.FAIL{color:#c00}</style></head><body>
-<h1>jepsen runs</h1><table><tr><th>run</th><th>verdict</th><th>acked</th><th>lost</th><th>lost on member</th><th>unexpected</th><th>dups (no cause)</th><th>order</th><th>offset regr.</th><th>worst gap s</th><th>p99 ms</th></tr>
-{{range .}}<tr><td><a href="{{.Name}}/index.html">{{.Name}}</a></td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{.Result.Acked}}</td><td>{{.Result.LostCount}}</td><td>{{.Result.LostOnMemberN}}</td><td>{{.Result.UnexpectedCount}}</td><td>{{len .Result.Duplicates}} ({{.Result.CauselessDups}})</td><td>{{.Result.OrderCount}}</td><td>{{.Result.BackwardCount}}</td><td>{{range $i, $w := .Result.Windows}}{{if eq $i 0}}{{f1 $w.LongestAckGap}}{{end}}{{end}}</td><td>{{f1 .Result.SendLatencyP99Ms}}</td></tr>
+<h1>jepsen runs</h1><table><tr><th>run</th><th>verdict</th><th>acked</th><th>lost</th><th>lost on member</th><th>unexpected</th><th>dups (no cause)</th><th>order</th><th>offset regr.</th><th>longest ack gap in a fault window s</th><th>p99 ms</th></tr>
+{{range .}}<tr><td><a href="{{.Name}}/index.html">{{.Name}}</a></td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{.Result.Acked}}</td><td>{{.Result.LostCount}}</td><td>{{.Result.LostOnMemberN}}</td><td>{{.Result.UnexpectedCount}}</td><td>{{len .Result.Duplicates}} ({{.Result.CauselessDups}})</td><td>{{.Result.OrderCount}}</td><td>{{.Result.BackwardCount}}</td><td>{{f1 (worstGap .Result.Windows)}}</td><td>{{f1 .Result.SendLatencyP99Ms}}</td></tr>
 {{end}}</table></body></html>
 `))
