@@ -323,8 +323,14 @@ func runOne(ctx context.Context, log hclog.Logger, o options, spec nemesis.Spec,
 		if ctx.Err() != nil {
 			break
 		}
-		rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: history.FNemesis, Value: spec.Name})
+		startedAt := rec.Now()
 		desc, serr := nem.Start(ctx, env)
+		// A mix names the fault it chose, so the report's windows say what ran.
+		window := spec.Name
+		if spec.Name == "mix" {
+			window = "mix:" + strings.SplitN(desc, ":", 2)[0]
+		}
+		rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: history.FNemesis, Value: window, Time: startedAt})
 		if serr != nil {
 			nemErrors++
 			logNem("start %s: %s: ERROR %v", spec.Name, desc, serr)
@@ -342,7 +348,7 @@ func runOne(ctx context.Context, log hclog.Logger, o options, spec nemesis.Spec,
 		} else {
 			logNem("heal %s", spec.Name)
 		}
-		rec.Add(history.Op{Process: history.NemesisProcess, Type: typ, F: history.FNemesis, Value: spec.Name, Error: errString(herr)})
+		rec.Add(history.Op{Process: history.NemesisProcess, Type: typ, F: history.FNemesis, Value: window, Error: errString(herr)})
 		healedAt = time.Now()
 	}
 	// Final heal of anything left, then let the workload see the recovery.
