@@ -96,7 +96,7 @@ func runCmd(args []string) error {
 	fs.DurationVar(&o.quiet, "interval", 8*time.Second, "fault-free time before each fault window")
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "length of each fault window")
 	fs.StringVar(&o.image, "image", envOr("RAFTMQ_JEPSEN_IMAGE", "raftmq:jepsen"), "docker image (env RAFTMQ_JEPSEN_IMAGE)")
-	fs.StringVar(&o.results, "results", "results", "results directory")
+	fs.StringVar(&o.results, "results", defaultResults(), "results directory")
 	fs.IntVar(&o.producers, "producers", 4, "own-client producers (producer p sends to queue p % queues)")
 	fs.Float64Var(&o.rate, "rate", 25, "sends per second per producer")
 	fs.IntVar(&o.queues, "queues", 4, "queues of the test topic")
@@ -212,6 +212,15 @@ func selectNemeses(arg string) ([]nemesis.Spec, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// defaultResults is jepsen/results from the repository root, else results (both
+// ignored by git).
+func defaultResults() string {
+	if _, err := os.Stat(filepath.Join("jepsen", "go.mod")); err == nil {
+		return filepath.Join("jepsen", "results")
+	}
+	return "results"
 }
 
 func envOr(k, def string) string {
