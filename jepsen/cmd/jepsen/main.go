@@ -413,6 +413,10 @@ func runOne(ctx context.Context, log hclog.Logger, o options, spec nemesis.Spec,
 			run.Notes = append(run.Notes, "unsafe mode: the checker found no loss; it proves nothing")
 		}
 	}
+	if run.ConvergeS < 0 && !spec.Unsafe {
+		// A group that does not converge after every fault healed is stuck recovery.
+		run.Verdict = "FAIL"
+	}
 	if nemErrors > 0 {
 		run.Verdict = "FAIL"
 		run.Notes = append(run.Notes, fmt.Sprintf("the nemesis failed to start %d times (see the nemesis log): the run did not test what it claims", nemErrors))
