@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ type Config struct {
 	Consumers bool          // one consumer per queue, pulling from the leader and committing
 	Group     string
 	Pad       int // bytes appended to every own-client send's body after a '|'
+	// SendToAny makes producers send each value to a random member instead of the one
+	// they last saw leading (exercises followers forwarding writes to the leader).
+	SendToAny bool
 }
 
 // ValueOf is the value a message body carries (the part before any padding).
@@ -77,12 +81,12 @@ func (r *Runner) Start(ctx context.Context) (wait func()) {
 	return wg.Wait
 }
 
+// target is the member a send goes to.
 func (r *Runner) target() cluster.Node {
-	l, _ := r.tracker.Leader()
-	if l.IP == "" {
-		l = r.cl.Members[0]
+	if r.cfg.SendToAny {
+		return r.cl.Members[rand.IntN(len(r.cl.Members))]
 	}
-	return l
+	return r.leader()
 }
 
 func (r *Runner) produce(ctx context.Context, process, queue int) {
@@ -103,6 +107,14 @@ func (r *Runner) produce(ctx context.Context, process, queue int) {
 			next = time.Now()
 		}
 	}
+}
+
+func (r *Runner) leader() cluster.Node {
+	l, _ := r.tracker.Leader()
+	if l.IP == "" {
+		l = r.cl.Members[0]
+	}
+	return l
 }
 
 // sendOnce records one attempt; it reports whether the value was acknowledged.
@@ -142,7 +154,7 @@ func (r *Runner) consume(ctx context.Context, process, queue int) {
 	lastCommit, lastFetch := time.Time{}, time.Time{}
 	committed := int64(-1)
 	for ctx.Err() == nil {
-		m := r.target()
+		m := r.leader()
 		if offset < 0 || time.Since(lastFetch) > 5*time.Second {
 			off, ok := r.fetch(ctx, process, m, queue)
 			lastFetch = time.Now()

@@ -85,6 +85,7 @@ type options struct {
 	verbose   bool
 	seed      uint64
 	strictOff bool
+	sendToAny bool
 }
 
 func runCmd(args []string) error {
@@ -105,6 +106,7 @@ func runCmd(args []string) error {
 	fs.DurationVar(&o.deadline, "deadline", 0, "hard bound for the whole command (default: runs x (time + 4 min))")
 	fs.BoolVar(&o.verbose, "v", false, "debug logs")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for nemesis choices")
+	fs.BoolVar(&o.sendToAny, "send-to-any", false, "own-client producers send to a random member, not the leader (tests follower forwarding)")
 	fs.BoolVar(&o.strictOff, "strict-offsets", false, "fail a run whose acknowledged consumer offset commits go backward")
 	_ = fs.Parse(args)
 
@@ -304,7 +306,7 @@ func runOne(ctx context.Context, log hclog.Logger, o options, spec nemesis.Spec,
 
 	wlCtx, wlStop := context.WithCancel(ctx)
 	defer wlStop()
-	runner := workload.NewRunner(workload.Config{Topic: topic, Queues: o.queues, Producers: o.producers, Rate: o.rate, Consumers: o.consumers, Pad: spec.Pad}, cl, tracker, rec, client)
+	runner := workload.NewRunner(workload.Config{Topic: topic, Queues: o.queues, Producers: o.producers, Rate: o.rate, Consumers: o.consumers, Pad: spec.Pad, SendToAny: o.sendToAny}, cl, tracker, rec, client)
 	wait := runner.Start(wlCtx)
 	officialDone := make(chan error, 1)
 	officialProc := 50
