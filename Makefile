@@ -7,7 +7,7 @@ PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data/standalone
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
-.PHONY: all build run run-cluster bench-broker bench-compare test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker
+.PHONY: all build run run-cluster bench-broker bench-compare test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker jepsen jepsen-smoke jepsen-smoke-if-docker jepsen-unsafe jepsen-clean jepsen-image jepsen-tools jepsen-unit
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 run-cluster: build
 	BIN=./$(BIN) conf/cluster/run-cluster.sh
 
-test: fmt-check vet unit interop compose-test-if-docker
+test: fmt-check vet unit interop jepsen-unit compose-test-if-docker jepsen-smoke-if-docker
 
 unit:
 	$(GO) test -race -timeout 20m $(PKGS)
@@ -35,6 +35,7 @@ interop: build
 vet:
 	$(GO) vet $(PKGS)
 	cd interop && $(GO) vet ./...
+	cd jepsen && $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -88,3 +89,55 @@ compose-test-if-docker:
 	else \
 		echo "compose-test skipped: no Docker Engine or docker-compose answers on this machine"; \
 	fi
+
+# jepsen/: partition and crash tests against a compose cluster the suite brings up
+# itself (own project name, own subnet, no host ports), from the image tag
+# $(JEPSEN_IMAGE) so it never races other image builds. See jepsen/README.md.
+JEPSEN_IMAGE   ?= raftmq:jepsen
+JEPSEN_RESULTS ?= $(CURDIR)/jepsen/results
+NEMESIS        ?= all
+TIME           ?= 60
+RUNS           ?= 1
+JEPSEN_FLAGS   ?=
+JEPSEN_BIN     := bin/jepsen
+
+jepsen-image: build
+	docker build -q -t $(JEPSEN_IMAGE) . >/dev/null
+	@echo "built image $(JEPSEN_IMAGE)"
+
+# Faults are applied from the host: nsenter (util-linux), iptables and tc (iproute2).
+jepsen-tools:
+	@missing=""; for t in nsenter iptables tc; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "installing iproute2 iptables util-linux (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables util-linux >/dev/null; fi
+
+$(JEPSEN_BIN): FORCE
+	cd jepsen && $(GO) build -o ../$(JEPSEN_BIN) ./cmd/jepsen
+FORCE:
+
+jepsen-unit:
+	cd jepsen && $(GO) test -race -count=1 ./...
+
+# Every nemesis once for $(TIME) s (NEMESIS=a,b TIME=300 RUNS=10 for long runs).
+jepsen: jepsen-image jepsen-tools $(JEPSEN_BIN)
+	./$(JEPSEN_BIN) run -image $(JEPSEN_IMAGE) -results $(JEPSEN_RESULTS) -nemesis $(NEMESIS) -time $(TIME)s -runs $(RUNS) $(JEPSEN_FLAGS)
+
+# The smoke `make test` runs: two nemeses, about 60 s each.
+jepsen-smoke: jepsen-image jepsen-tools $(JEPSEN_BIN)
+	./$(JEPSEN_BIN) run -image $(JEPSEN_IMAGE) -results $(JEPSEN_RESULTS) -nemesis partition-leader,kill-leader -time 60s $(JEPSEN_FLAGS)
+
+jepsen-smoke-if-docker:
+	@if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1; then \
+		$(MAKE) jepsen-smoke; \
+	else \
+		echo "jepsen-smoke skipped: no Docker Engine or docker-compose answers on this machine"; \
+	fi
+
+# Proves the checker: deletes every member's data mid-run; the run passes only if
+# the checker reports the loss.
+jepsen-unsafe: jepsen-image jepsen-tools $(JEPSEN_BIN)
+	./$(JEPSEN_BIN) run -image $(JEPSEN_IMAGE) -results $(JEPSEN_RESULTS) -nemesis unsafe-wipe-all -time 40s $(JEPSEN_FLAGS)
+
+# Removes containers, networks and volumes of interrupted runs.
+jepsen-clean: $(JEPSEN_BIN)
+	./$(JEPSEN_BIN) clean
