@@ -70,6 +70,7 @@ type Broker struct {
 	clients   *clientRegistry
 	offsets   *offsetManager
 	holds     *pullHolds
+	steer     *readSteer
 	locks     *lockmgr.Manager
 	namesrv   NamesrvInvoker
 	role      roleBox
@@ -168,6 +169,11 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("open raft group %s: %w", cfg.DLegerGroup, err)
 	}
 	b.node = node
+	memberIDs := make([]string, len(peers))
+	for i, p := range peers {
+		memberIDs[i] = p.ID
+	}
+	b.steer = newReadSteer(memberIDs, node.SelfOrdinal(), cfg.SlaveReadEnable, node.HeartbeatTimeout(), node.ReadProgress)
 	if b.services, err = newServices(b, levels); err != nil {
 		b.cancel()
 		ln.Close()
@@ -189,8 +195,9 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	node.OnDispatch(b.services.onDispatch)
 	b.unsub = node.Subscribe(b.onLeadership)
 
-	b.wg.Add(4)
+	b.wg.Add(5)
 	go func() { defer b.wg.Done(); b.registerLoop() }()
+	go func() { defer b.wg.Done(); b.steer.watch(b.ctx.Done(), b.holds.releaseAll) }()
 	go func() {
 		defer b.wg.Done()
 		b.offsets.run(b.ctx, b.node.IsLeader, func(err error) { b.log.Warn("offset flush failed", "error", err) })
@@ -239,6 +246,11 @@ func (b *Broker) Close(ctx context.Context) error {
 	var err error
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
+		// Parked pulls are answered first, pointing their consumers at
+		// another member, so a planned stop costs consumers no long poll
+		// (the answers leave while the namesrvs are told).
+		b.steer.closing.Store(true)
+		b.holds.releaseAll()
 		if b.unsub != nil {
 			b.unsub()
 		}

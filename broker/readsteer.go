@@ -1,0 +1,216 @@
+package broker
+
+import (
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftmq/raftmq/dledger"
+)
+
+// Follower-read steering limits.
+const (
+	// steerMaxLagEntries: a member more than this many Raft entries behind
+	// the commit index is lagging and is not offered to consumers. One
+	// entry carries a batch of messages; raft ships up to 1024 per append.
+	steerMaxLagEntries = 1024
+	// steerGraceHeartbeats: a follower that lost its leader keeps its
+	// consumers this many heartbeat timeouts (an election normally ends
+	// well within it); after that it is taken to be cut off from a group
+	// that moved on, and sends them elsewhere.
+	steerGraceHeartbeats = 3
+)
+
+// readSteer decides the suggestWhichBrokerId of pull answers: which member a
+// consumer should pull a queue from next. The id is a member's stable id,
+// 1+ordinal in dLegerPeers (routes list every live member under it, the
+// leader too), so it names the same process in every route version a client
+// may hold, unlike brokerId 0 which follows leadership.
+//
+//   - The leader offers a follower it heard from within a heartbeat timeout
+//     and whose log is caught up; among several, rendezvous hashing of
+//     topic+queue picks one, so queues spread over the followers and a
+//     queue stays on the same follower while the set is unchanged. With no
+//     such follower it answers 0 (itself).
+//   - A follower in contact with its leader and caught up suggests itself.
+//     A lagging one suggests the leader's stable id.
+//   - A follower that lost its leader keeps suggesting itself for
+//     steerGraceHeartbeats heartbeat timeouts (its data is what was
+//     committed; an election is probably under way), then sends consumers to
+//     another member, never to the leader it last lost, which is the likely
+//     casualty.
+//   - A closing member never suggests itself.
+type readSteer struct {
+	members  []string // member ids in dLegerPeers order
+	self     int      // this member's ordinal
+	enabled  bool     // slaveReadEnable
+	hb       time.Duration
+	progress func() dledger.ReadProgress
+	now      func() time.Time
+
+	closing atomic.Bool
+
+	mu         sync.Mutex
+	lastLeader string // the last leader this member heard of
+}
+
+// steerDecision is readSteer's answer for one queue.
+type steerDecision struct {
+	// suggest is the suggestWhichBrokerId for answers about data this
+	// member has.
+	suggest int64
+	// serveHere reports that this member is a good place for a consumer to
+	// wait for new messages: the leader, or a follower in contact and caught
+	// up (or within the election grace). Otherwise long polls are short.
+	serveHere bool
+	// authority is where to send a consumer whose offset this follower
+	// cannot judge (beyond or below its data, unknown queue): the leader's
+	// stable id, or 0 when no leader is known.
+	authority int64
+}
+
+func newReadSteer(members []string, self int, enabled bool, hb time.Duration, progress func() dledger.ReadProgress) *readSteer {
+	return &readSteer{members: members, self: self, enabled: enabled, hb: hb, progress: progress, now: time.Now}
+}
+
+func (s *readSteer) ordinal(id string) int {
+	for i, m := range s.members {
+		if m == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func stableID(ordinal int) int64 { return int64(1 + ordinal) }
+
+// decide returns the steering for (topic, queue) from the node's current view.
+func (s *readSteer) decide(topic string, qid int32) steerDecision {
+	if !s.enabled {
+		return steerDecision{suggest: 0, serveHere: true, authority: 0}
+	}
+	p := s.progress()
+	s.mu.Lock()
+	if p.LeaderID != "" {
+		s.lastLeader = p.LeaderID
+	}
+	lastLeader := s.lastLeader
+	s.mu.Unlock()
+	now := s.now()
+	closing := s.closing.Load()
+	if p.Leader {
+		var healthy []int
+		for _, peer := range p.Peers {
+			o := s.ordinal(peer.ID)
+			if o < 0 || o == s.self || now.Sub(peer.Contact) > s.hb || peer.LastLog+steerMaxLagEntries < p.CommitIndex {
+				continue
+			}
+			healthy = append(healthy, o)
+		}
+		d := steerDecision{serveHere: !closing}
+		if len(healthy) > 0 {
+			d.suggest = stableID(pickMember(topic, qid, s.members, healthy))
+		} else if closing {
+			d.suggest = s.elsewhere(topic, qid, "")
+		}
+		return d
+	}
+
+	leaderOrd := s.ordinal(p.LeaderID)
+	d := steerDecision{}
+	if leaderOrd >= 0 && leaderOrd != s.self {
+		d.authority = stableID(leaderOrd)
+	}
+	age := time.Duration(1<<63 - 1)
+	if !p.LastContact.IsZero() {
+		age = now.Sub(p.LastContact)
+	}
+	inContact := p.LeaderID != "" && age <= s.hb
+	caughtUp := p.AppliedIndex+steerMaxLagEntries >= p.CommitIndex
+	switch {
+	case closing:
+		if d.authority != 0 {
+			d.suggest = d.authority
+		} else {
+			d.suggest = s.elsewhere(topic, qid, lastLeader)
+		}
+	case inContact && caughtUp, !inContact && age <= steerGraceHeartbeats*s.hb:
+		d.suggest, d.serveHere = stableID(s.self), true
+	case inContact: // lagging: the leader has everything
+		d.suggest = d.authority
+	case d.authority != 0:
+		d.suggest = d.authority
+	default: // cut off from the group for longer than an election takes
+		d.suggest = s.elsewhere(topic, qid, lastLeader)
+	}
+	return d
+}
+
+// selfServes reports whether this member currently keeps consumers waiting
+// on it (steerDecision.serveHere, which does not depend on the queue).
+func (s *readSteer) selfServes() bool { return s.decide("", 0).serveHere }
+
+// elsewhere picks another member for (topic, queue), avoiding self and, if
+// possible, avoid. 0 (the leader in the client's route) when there is none.
+func (s *readSteer) elsewhere(topic string, qid int32, avoid string) int64 {
+	var cands, fallback []int
+	for i, m := range s.members {
+		if i == s.self {
+			continue
+		}
+		fallback = append(fallback, i)
+		if m != avoid {
+			cands = append(cands, i)
+		}
+	}
+	if len(cands) == 0 {
+		cands = fallback
+	}
+	if len(cands) == 0 {
+		return 0
+	}
+	return stableID(pickMember(topic, qid, s.members, cands))
+}
+
+// pickMember chooses among the candidate ordinals by rendezvous hashing of
+// topic, queue and member id: every member computes the same choice, and a
+// change of the candidate set moves only the queues of the member that came
+// or went.
+func pickMember(topic string, qid int32, members []string, cands []int) int {
+	best, bestScore := cands[0], uint64(0)
+	for i, o := range cands {
+		h := fnv.New64a()
+		h.Write([]byte(topic))
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.Itoa(int(qid))))
+		h.Write([]byte{0})
+		h.Write([]byte(members[o]))
+		if score := h.Sum64(); i == 0 || score > bestScore {
+			best, bestScore = o, score
+		}
+	}
+	return best
+}
+
+// watch releases the pulls parked on this member when it stops being a good
+// place to wait (lost its leader past the grace, fell behind), so that their
+// consumers move within a tick instead of at the end of a 20 s long poll.
+func (s *readSteer) watch(stop <-chan struct{}, release func()) {
+	t := time.NewTicker(max(s.hb/4, 10*time.Millisecond))
+	defer t.Stop()
+	serving := true
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := s.selfServes()
+		if serving && !now {
+			release()
+		}
+		serving = now
+	}
+}
