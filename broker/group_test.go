@@ -72,7 +72,7 @@ func startGroup(t *testing.T) (*testEnv, []*Broker) {
 			}
 		})
 	}
-	env := &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16)}
+	env := &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16), trans: trans}
 	env.client = remoting.NewClient(remoting.ClientConfig{})
 	t.Cleanup(func() { env.client.Close() })
 	return env, brokers

@@ -1,0 +1,371 @@
+package broker
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/dledger"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// fakeSteer is a readSteer for member self of n0,n1,n2 over a settable
+// progress and clock.
+func fakeSteer(self int, p *dledger.ReadProgress, now *time.Time) *readSteer {
+	s := newReadSteer([]string{"n0", "n1", "n2"}, self, true, 500*time.Millisecond, func() dledger.ReadProgress { return *p })
+	s.now = func() time.Time { return *now }
+	return s
+}
+
+func TestSteerLeaderOffersCaughtUpFollowers(t *testing.T) {
+	now := time.Unix(1000, 0)
+	fresh := now.Add(-100 * time.Millisecond)
+	p := &dledger.ReadProgress{Leader: true, LeaderID: "n0", CommitIndex: 5000, AppliedIndex: 5000,
+		Peers: []dledger.PeerProgress{{ID: "n1", LastLog: 5000, Contact: fresh}, {ID: "n2", LastLog: 4990, Contact: fresh}}}
+	s := fakeSteer(0, p, &now)
+	seen := map[int64]int{}
+	for q := int32(0); q < 16; q++ {
+		d := s.decide("T", q)
+		if !d.serveHere || (d.suggest != 2 && d.suggest != 3) {
+			t.Fatalf("queue %d: %+v, want follower 2 or 3", q, d)
+		}
+		if again := s.decide("T", q); again != d {
+			t.Fatalf("queue %d: %+v then %+v", q, d, again)
+		}
+		seen[d.suggest]++
+	}
+	if len(seen) != 2 {
+		t.Fatalf("16 queues all on one follower: %v", seen)
+	}
+	before := map[int32]int64{}
+	for q := int32(0); q < 16; q++ {
+		before[q] = s.decide("T", q).suggest
+	}
+
+	// n2 silent for longer than a heartbeat timeout: everything goes to n1;
+	// n1 lagging too: the leader keeps them (0).
+	p.Peers[1].Contact = now.Add(-600 * time.Millisecond)
+	for q := int32(0); q < 16; q++ {
+		if d := s.decide("T", q); d.suggest != 2 {
+			t.Fatalf("queue %d with n2 silent: %+v", q, d)
+		}
+	}
+	p.Peers[0].LastLog = 5000 - steerMaxLagEntries - 1
+	if d := s.decide("T", 0); d.suggest != 0 || !d.serveHere {
+		t.Fatalf("no healthy follower: %+v", d)
+	}
+
+	// Both healthy again: every queue returns to where it was (rendezvous).
+	p.Peers[0].LastLog, p.Peers[1].Contact = 5000, fresh
+	for q := int32(0); q < 16; q++ {
+		if d := s.decide("T", q); d.suggest != before[q] {
+			t.Fatalf("queue %d moved from %d to %d", q, before[q], d.suggest)
+		}
+	}
+
+	// A closing leader without healthy followers still sends consumers away.
+	p.Peers = nil
+	s.closing.Store(true)
+	if d := s.decide("T", 0); d.suggest != 2 && d.suggest != 3 || d.serveHere {
+		t.Fatalf("closing leader: %+v", d)
+	}
+}
+
+func TestSteerFollower(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &dledger.ReadProgress{LeaderID: "n0", CommitIndex: 5000, AppliedIndex: 4999, LastContact: now.Add(-50 * time.Millisecond)}
+	s := fakeSteer(1, p, &now)
+	check := func(what string, suggest, authority int64, serve bool) {
+		t.Helper()
+		d := s.decide("T", 3)
+		if d.suggest != suggest || d.authority != authority || d.serveHere != serve {
+			t.Fatalf("%s: %+v, want suggest %d authority %d serveHere %v", what, d, suggest, authority, serve)
+		}
+	}
+	check("caught up", 2, 1, true)
+
+	p.AppliedIndex = 5000 - steerMaxLagEntries - 1
+	check("lagging", 1, 1, false)
+	p.AppliedIndex = 5000
+
+	// Leader lost: keeps its consumers through an election, then sends them
+	// to the other follower, not to the leader it lost.
+	p.LeaderID = ""
+	now = now.Add(time.Second)
+	check("within the election grace", 2, 0, true)
+	now = now.Add(time.Second)
+	check("cut off", 3, 0, false)
+
+	// Back in contact with a new leader n2.
+	p.LeaderID, p.LastContact = "n2", now
+	check("new leader", 2, 3, true)
+
+	s.closing.Store(true)
+	check("closing", 3, 3, false)
+
+	// slaveReadEnable=false: everything to brokerId 0.
+	s = newReadSteer([]string{"n0", "n1", "n2"}, 1, false, time.Second, func() dledger.ReadProgress { return *p })
+	check("slave read disabled", 0, 0, true)
+}
+
+// ordinalOf is the stable id (1+ordinal) of a group member.
+func stableIDOf(b *Broker) string { return strconv.Itoa(1 + b.node.SelfOrdinal()) }
+
+func followersOf(brokers []*Broker, leader *Broker) []*Broker {
+	var out []*Broker
+	for _, b := range brokers {
+		if b != leader {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// pullAsync sends a pull and delivers its answer on the returned channel.
+func (e *testEnv) pullAsync(addr string, ext map[string]string) <-chan *remoting.Command {
+	ch := make(chan *remoting.Command, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		r, err := e.client.Invoke(ctx, addr, remoting.NewRequest(remoting.PullMessage, ext, nil))
+		if err != nil {
+			r = remoting.NewResponse(-1, err.Error())
+		}
+		ch <- r
+	}()
+	return ch
+}
+
+// awaitAnswer waits for a parked pull's answer; the long polls in these
+// tests are 30 s, so an answer within 15 s did not come from their timer.
+func awaitAnswer(t *testing.T, what string, ch <-chan *remoting.Command) *remoting.Command {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no answer to the parked pull: %s", what)
+		return nil
+	}
+}
+
+const longPoll = 30000 // ms, the longest park
+
+func TestGroupPullsSteerToFollowers(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FR", 8)
+	for q := 0; q < 8; q++ {
+		if r := e.send("FR", q, "", "m"+strconv.Itoa(q)); r.Code != 0 {
+			t.Fatalf("send: %d %s", r.Code, r.Remark)
+		}
+	}
+	fs := followersOf(brokers, leader)
+	ids := map[string]*Broker{stableIDOf(fs[0]): fs[0], stableIDOf(fs[1]): fs[1]}
+
+	// The leader serves the first pull of every queue and names a follower.
+	var suggested map[int]string
+	waitFor(t, "the leader suggesting followers", 10*time.Second, func() bool {
+		suggested = map[int]string{}
+		for q := 0; q < 8; q++ {
+			r := e.call(remoting.PullMessage, pullExt("g", "FR", q, 0, 0, 0), nil)
+			if r.Code != remoting.Success || ids[r.Ext("suggestWhichBrokerId")] == nil {
+				return false
+			}
+			suggested[q] = r.Ext("suggestWhichBrokerId")
+		}
+		return true
+	})
+	// Each follower keeps the queues it was given: it serves them and
+	// suggests itself.
+	for q, id := range suggested {
+		f := ids[id]
+		waitFor(t, "the follower applying", 10*time.Second, func() bool {
+			return f.node.ConsumeQueue().MaxOffset("FR", int32(q)) == 1
+		})
+		r := e.callAddr(f.Addr(), remoting.PullMessage, pullExt("g", "FR", q, 0, 0, 0), nil)
+		msgs, _ := message.DecodeRecords(bodyOf(r))
+		if r.Code != remoting.Success || len(msgs) != 1 || string(msgs[0].Body) != "m"+strconv.Itoa(q) || r.Ext("suggestWhichBrokerId") != id {
+			t.Fatalf("queue %d on follower %s: %d %v %d", q, id, r.Code, r.ExtFields, len(msgs))
+		}
+	}
+}
+
+func TestGroupFollowerPullNeverMovesOffsets(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FO", 1)
+	for i := 0; i < 3; i++ {
+		if r := e.send("FO", 0, "", "m"+strconv.Itoa(i)); r.Code != 0 {
+			t.Fatalf("send: %d %s", r.Code, r.Remark)
+		}
+	}
+	f := followersOf(brokers, leader)[0]
+	waitFor(t, "the follower applying", 10*time.Second, func() bool {
+		return f.node.ConsumeQueue().MaxOffset("FO", 0) == 3
+	})
+	leaderID := stableIDOf(leader)
+	waitFor(t, "the follower knowing its leader", 10*time.Second, func() bool { return f.steer.decide("FO", 0).authority != 0 })
+
+	// Beyond its data, on an unknown topic or queue: "no new message" at the
+	// same offset and the leader suggested; the leader itself moves the offset.
+	for _, c := range []struct {
+		what  string
+		ext   map[string]string
+		next  string
+		onLdr int32
+	}{
+		{"offset overflow", pullExt("g", "FO", 0, 7, 0, 0), "7", remoting.PullOffsetMoved},
+		{"unknown topic", pullExt("g", "NOPE", 0, 4, 0, 0), "4", remoting.TopicNotExist},
+		{"unknown queue", pullExt("g", "FO", 5, 4, 0, 0), "4", remoting.InvalidParameter},
+	} {
+		r := e.callAddr(f.Addr(), remoting.PullMessage, c.ext, nil)
+		if r.Code != remoting.PullNotFound || r.Ext("nextBeginOffset") != c.next || r.Ext("suggestWhichBrokerId") != leaderID {
+			t.Fatalf("%s on the follower: %d %q %v", c.what, r.Code, r.Remark, r.ExtFields)
+		}
+		if r := e.call(remoting.PullMessage, c.ext, nil); r.Code != c.onLdr {
+			t.Fatalf("%s on the leader: %d %q", c.what, r.Code, r.Remark)
+		}
+	}
+
+	// A commit piggybacked on a follower pull changes no state there.
+	r := e.callAddr(f.Addr(), remoting.PullMessage, pullExt("g2", "FO", 0, 0, pullFlagCommitOffset, 0), nil)
+	if r.Code != remoting.Success {
+		t.Fatalf("follower pull with commit flag: %d", r.Code)
+	}
+	if off, ok := f.offsets.query("g2", "FO", 0); ok {
+		t.Fatalf("follower recorded offset %d locally", off)
+	}
+}
+
+func TestGroupFollowerLongPollWaitsForApply(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FL", 1)
+	if r := e.send("FL", 0, "", "m0"); r.Code != 0 {
+		t.Fatalf("send: %d %s", r.Code, r.Remark)
+	}
+	f := followersOf(brokers, leader)[0]
+	waitFor(t, "the follower applying", 10*time.Second, func() bool {
+		return f.node.ConsumeQueue().MaxOffset("FL", 0) == 1 && f.steer.selfServes()
+	})
+	// Offset 2 does not exist anywhere yet: the follower parks the pull.
+	ch := e.pullAsync(f.Addr(), pullExt("g", "FL", 0, 2, pullFlagSuspend, longPoll))
+	waitFor(t, "the pull parked", 10*time.Second, func() bool {
+		f.holds.mu.Lock()
+		defer f.holds.mu.Unlock()
+		return len(f.holds.waiting) == 1
+	})
+	for _, body := range []string{"m1", "m2"} {
+		if r := e.send("FL", 0, "", body); r.Code != 0 {
+			t.Fatalf("send: %d %s", r.Code, r.Remark)
+		}
+	}
+	// Committed and applied on the follower: its dispatch answers the pull.
+	r := awaitAnswer(t, "offset 2 on the follower", ch)
+	msgs, _ := message.DecodeRecords(bodyOf(r))
+	if r.Code != remoting.Success || len(msgs) != 1 || string(msgs[0].Body) != "m2" || r.Ext("suggestWhichBrokerId") != stableIDOf(f) {
+		t.Fatalf("parked pull: %d %q %v %d", r.Code, r.Remark, r.ExtFields, len(msgs))
+	}
+}
+
+func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FC", 4)
+	for q := 0; q < 4; q++ {
+		if r := e.send("FC", q, "", "m"); r.Code != 0 {
+			t.Fatalf("send: %d %s", r.Code, r.Remark)
+		}
+	}
+	fs := followersOf(brokers, leader)
+	cut, other := fs[0], fs[1]
+	waitFor(t, "the follower applying", 10*time.Second, func() bool {
+		return cut.node.ConsumeQueue().MaxOffset("FC", 0) == 1 && cut.steer.selfServes()
+	})
+	parked := e.pullAsync(cut.Addr(), pullExt("g", "FC", 0, 1, pullFlagSuspend, longPoll))
+	waitFor(t, "the pull parked", 10*time.Second, func() bool {
+		cut.holds.mu.Lock()
+		defer cut.holds.mu.Unlock()
+		return len(cut.holds.waiting) == 1
+	})
+
+	// Cut the follower off from both peers (clients still reach it).
+	self := raft.ServerAddress("127.0.0.1:" + strconv.Itoa(1+cut.node.SelfOrdinal()))
+	e.trans[cut.node.SelfOrdinal()].DisconnectAll()
+	for i, tr := range e.trans {
+		if i != cut.node.SelfOrdinal() {
+			tr.Disconnect(self)
+		}
+	}
+	// The leader stops offering it; the follower releases its parked pull
+	// and sends consumers to the other follower.
+	waitFor(t, "the leader dropping the cut-off follower", 10*time.Second, func() bool {
+		for q := 0; q < 4; q++ {
+			r := e.call(remoting.PullMessage, pullExt("g", "FC", q, 0, 0, 0), nil)
+			if r.Ext("suggestWhichBrokerId") != stableIDOf(other) {
+				return false
+			}
+		}
+		return true
+	})
+	r := awaitAnswer(t, "parked on the cut-off follower", parked)
+	if r.Code != remoting.PullNotFound || r.Ext("suggestWhichBrokerId") != stableIDOf(other) {
+		t.Fatalf("released pull: %d %q %v", r.Code, r.Remark, r.ExtFields)
+	}
+	r = e.callAddr(cut.Addr(), remoting.PullMessage, pullExt("g", "FC", 0, 0, 0, 0), nil)
+	if r.Code != remoting.Success || r.Ext("suggestWhichBrokerId") != stableIDOf(other) {
+		t.Fatalf("pull on the cut-off follower: %d %v", r.Code, r.ExtFields)
+	}
+
+	// Healed: it suggests itself again.
+	for i, tr := range e.trans {
+		for j, peer := range e.trans {
+			if i != j {
+				tr.Connect(raft.ServerAddress("127.0.0.1:"+strconv.Itoa(1+j)), peer)
+			}
+		}
+	}
+	waitFor(t, "the follower healthy again", 20*time.Second, func() bool {
+		r := e.callAddr(cut.Addr(), remoting.PullMessage, pullExt("g", "FC", 0, 0, 0, 0), nil)
+		return r.Code == remoting.Success && r.Ext("suggestWhichBrokerId") == stableIDOf(cut)
+	})
+}
+
+func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
+	e, brokers := startGroup(t)
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FX", 1)
+	if r := e.send("FX", 0, "", "m"); r.Code != 0 {
+		t.Fatalf("send: %d %s", r.Code, r.Remark)
+	}
+	for _, b := range brokers {
+		waitFor(t, "every member applying", 10*time.Second, func() bool {
+			return b.node.ConsumeQueue().MaxOffset("FX", 0) == 1 && b.steer.selfServes()
+		})
+	}
+	f := followersOf(brokers, leader)[0]
+	parked := e.pullAsync(f.Addr(), pullExt("g", "FX", 0, 1, pullFlagSuspend, longPoll))
+	waitFor(t, "the pull parked", 10*time.Second, func() bool {
+		f.holds.mu.Lock()
+		defer f.holds.mu.Unlock()
+		return len(f.holds.waiting) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := awaitAnswer(t, "parked on the closing follower", parked)
+	if r.Code != remoting.PullNotFound || r.Ext("nextBeginOffset") != "1" || r.Ext("suggestWhichBrokerId") == stableIDOf(f) {
+		t.Fatalf("answer of the closing follower: %d %q %v", r.Code, r.Remark, r.ExtFields)
+	}
+}
