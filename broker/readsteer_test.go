@@ -154,15 +154,37 @@ func awaitAnswer(t *testing.T, what string, ch <-chan *remoting.Command) *remoti
 
 const longPoll = 30000 // ms, the longest park
 
-func TestGroupPullsSteerToFollowers(t *testing.T) {
+// leadGroup starts a group and creates topic on its leader, the env's broker.
+func leadGroup(t *testing.T, topic string, queues int) (*testEnv, []*Broker, *Broker) {
+	t.Helper()
 	e, brokers := startGroup(t)
 	leader := leaderOf(t, brokers, nil)
 	e.b = leader
-	e.createTopic("FR", 8)
+	e.createTopic(topic, queues)
+	return e, brokers, leader
+}
+
+func (e *testEnv) mustSend(topic string, qid int, tag, body string) {
+	e.t.Helper()
+	if r := e.send(topic, qid, tag, body); r.Code != 0 {
+		e.t.Fatalf("send: %d %s", r.Code, r.Remark)
+	}
+}
+
+// waitParked waits until b holds one parked pull.
+func waitParked(t *testing.T, b *Broker) {
+	t.Helper()
+	waitFor(t, "the pull parked", 10*time.Second, func() bool {
+		b.holds.mu.Lock()
+		defer b.holds.mu.Unlock()
+		return len(b.holds.waiting) == 1
+	})
+}
+
+func TestGroupPullsSteerToFollowers(t *testing.T) {
+	e, brokers, leader := leadGroup(t, "FR", 8)
 	for q := 0; q < 8; q++ {
-		if r := e.send("FR", q, "", "m"+strconv.Itoa(q)); r.Code != 0 {
-			t.Fatalf("send: %d %s", r.Code, r.Remark)
-		}
+		e.mustSend("FR", q, "", "m"+strconv.Itoa(q))
 	}
 	fs := followersOf(brokers, leader)
 	ids := map[string]*Broker{stableIDOf(fs[0]): fs[0], stableIDOf(fs[1]): fs[1]}
@@ -196,14 +218,9 @@ func TestGroupPullsSteerToFollowers(t *testing.T) {
 }
 
 func TestGroupFollowerPullNeverMovesOffsets(t *testing.T) {
-	e, brokers := startGroup(t)
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
-	e.createTopic("FO", 1)
+	e, brokers, leader := leadGroup(t, "FO", 1)
 	for i := 0; i < 3; i++ {
-		if r := e.send("FO", 0, "", "m"+strconv.Itoa(i)); r.Code != 0 {
-			t.Fatalf("send: %d %s", r.Code, r.Remark)
-		}
+		e.mustSend("FO", 0, "", "m"+strconv.Itoa(i))
 	}
 	f := followersOf(brokers, leader)[0]
 	waitFor(t, "the follower applying", 10*time.Second, func() bool {
@@ -244,28 +261,17 @@ func TestGroupFollowerPullNeverMovesOffsets(t *testing.T) {
 }
 
 func TestGroupFollowerLongPollWaitsForApply(t *testing.T) {
-	e, brokers := startGroup(t)
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
-	e.createTopic("FL", 1)
-	if r := e.send("FL", 0, "", "m0"); r.Code != 0 {
-		t.Fatalf("send: %d %s", r.Code, r.Remark)
-	}
+	e, brokers, leader := leadGroup(t, "FL", 1)
+	e.mustSend("FL", 0, "", "m0")
 	f := followersOf(brokers, leader)[0]
 	waitFor(t, "the follower applying", 10*time.Second, func() bool {
 		return f.node.ConsumeQueue().MaxOffset("FL", 0) == 1 && f.steer.selfServes()
 	})
 	// Offset 2 does not exist anywhere yet: the follower parks the pull.
 	ch := e.pullAsync(f.Addr(), pullExt("g", "FL", 0, 2, pullFlagSuspend, longPoll))
-	waitFor(t, "the pull parked", 10*time.Second, func() bool {
-		f.holds.mu.Lock()
-		defer f.holds.mu.Unlock()
-		return len(f.holds.waiting) == 1
-	})
+	waitParked(t, f)
 	for _, body := range []string{"m1", "m2"} {
-		if r := e.send("FL", 0, "", body); r.Code != 0 {
-			t.Fatalf("send: %d %s", r.Code, r.Remark)
-		}
+		e.mustSend("FL", 0, "", body)
 	}
 	// Committed and applied on the follower: its dispatch answers the pull.
 	r := awaitAnswer(t, "offset 2 on the follower", ch)
@@ -276,14 +282,9 @@ func TestGroupFollowerLongPollWaitsForApply(t *testing.T) {
 }
 
 func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
-	e, brokers := startGroup(t)
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
-	e.createTopic("FC", 4)
+	e, brokers, leader := leadGroup(t, "FC", 4)
 	for q := 0; q < 4; q++ {
-		if r := e.send("FC", q, "", "m"); r.Code != 0 {
-			t.Fatalf("send: %d %s", r.Code, r.Remark)
-		}
+		e.mustSend("FC", q, "", "m")
 	}
 	fs := followersOf(brokers, leader)
 	cut, other := fs[0], fs[1]
@@ -291,11 +292,7 @@ func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
 		return cut.node.ConsumeQueue().MaxOffset("FC", 0) == 1 && cut.steer.selfServes()
 	})
 	parked := e.pullAsync(cut.Addr(), pullExt("g", "FC", 0, 1, pullFlagSuspend, longPoll))
-	waitFor(t, "the pull parked", 10*time.Second, func() bool {
-		cut.holds.mu.Lock()
-		defer cut.holds.mu.Unlock()
-		return len(cut.holds.waiting) == 1
-	})
+	waitParked(t, cut)
 
 	// Cut the follower off from both peers (clients still reach it).
 	self := raft.ServerAddress("127.0.0.1:" + strconv.Itoa(1+cut.node.SelfOrdinal()))
@@ -340,13 +337,8 @@ func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
 }
 
 func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
-	e, brokers := startGroup(t)
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
-	e.createTopic("FX", 1)
-	if r := e.send("FX", 0, "", "m"); r.Code != 0 {
-		t.Fatalf("send: %d %s", r.Code, r.Remark)
-	}
+	e, brokers, leader := leadGroup(t, "FX", 1)
+	e.mustSend("FX", 0, "", "m")
 	for _, b := range brokers {
 		waitFor(t, "every member applying", 10*time.Second, func() bool {
 			return b.node.ConsumeQueue().MaxOffset("FX", 0) == 1 && b.steer.selfServes()
@@ -354,11 +346,7 @@ func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
 	}
 	f := followersOf(brokers, leader)[0]
 	parked := e.pullAsync(f.Addr(), pullExt("g", "FX", 0, 1, pullFlagSuspend, longPoll))
-	waitFor(t, "the pull parked", 10*time.Second, func() bool {
-		f.holds.mu.Lock()
-		defer f.holds.mu.Unlock()
-		return len(f.holds.waiting) == 1
-	})
+	waitParked(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := f.Close(ctx); err != nil {
