@@ -85,6 +85,7 @@ type Broker struct {
 	unsub     func()
 	started   time.Time
 	closed    atomic.Bool
+	lastPull  atomic.Int64 // unix nanos of the latest pull request (Close drains)
 }
 
 // Start opens the broker's Raft group member, starts serving clients and
@@ -251,6 +252,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		// (the answers leave while the namesrvs are told).
 		b.steer.closing.Store(true)
 		b.holds.releaseAll()
+		b.drainPulls(ctx)
 		if b.unsub != nil {
 			b.unsub()
 		}
@@ -268,6 +270,28 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// Pull drain on Close: keep answering pulls (each pointing elsewhere) until
+// none arrived for pullDrainQuiet, at most pullDrainMax, so consumers that
+// were between two pulls move too instead of meeting a closed port (which
+// costs them a 3 s pause per try until their route refresh).
+const (
+	pullDrainQuiet = 100 * time.Millisecond
+	pullDrainMax   = time.Second
+)
+
+func (b *Broker) drainPulls(ctx context.Context) {
+	deadline := time.Now().Add(pullDrainMax)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for time.Now().Before(deadline) && time.Since(time.Unix(0, b.lastPull.Load())) < pullDrainQuiet {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // onLeadership follows the group's leadership: registers the new role at

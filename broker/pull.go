@@ -143,6 +143,7 @@ func (f tagFilter) matchRecord(rec []byte) bool {
 // at the same offset and sends the consumer to the leader, which can.
 func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	defer measureSince("pull", time.Now())
+	b.lastPull.Store(time.Now().UnixNano())
 	h, err := decodePullHeader(req)
 	if err != nil {
 		return pullError(remoting.InvalidParameter, err.Error())

@@ -1,0 +1,225 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// consumeClock records when each message body was first consumed, and on
+// which queue.
+type consumeClock struct {
+	mu    sync.Mutex
+	at    map[string]time.Time
+	seq   []time.Time
+	queue map[int][]time.Time
+	dups  int
+}
+
+func newConsumeClock() *consumeClock {
+	return &consumeClock{at: map[string]time.Time{}, queue: map[int][]time.Time{}}
+}
+
+func (c *consumeClock) consume(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		if _, seen := c.at[string(m.Body)]; seen {
+			c.dups++
+			continue
+		}
+		c.at[string(m.Body)] = now
+		c.seq = append(c.seq, now)
+		if m.Queue != nil {
+			c.queue[m.Queue.QueueId] = append(c.queue[m.Queue.QueueId], now)
+		}
+	}
+	return consumer.ConsumeSuccess, nil
+}
+
+func (c *consumeClock) count() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.seq) }
+
+// longestGap is the longest time without a newly consumed message from
+// from on (counting from from itself), and how many came after from.
+func longestGap(seq []time.Time, from time.Time) (time.Duration, int) {
+	ts := append([]time.Time(nil), seq...)
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	var gap time.Duration
+	prev, after := from, 0
+	for _, t := range ts {
+		if t.Before(from) {
+			continue
+		}
+		gap = max(gap, t.Sub(prev))
+		prev = t
+		after++
+	}
+	return gap, after
+}
+
+// gaps returns the longest pause from from on over all queues together and
+// the longest of any single queue that still had messages to consume.
+func (c *consumeClock) gaps(from time.Time) (overall, perQueue time.Duration, after int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	overall, after = longestGap(c.seq, from)
+	for _, ts := range c.queue {
+		if g, n := longestGap(ts, from); n > 0 {
+			perQueue = max(perQueue, g)
+		}
+	}
+	return overall, perQueue, after
+}
+
+// getTotals asks every member how many messages it has served to pulls.
+func getTotals(t *testing.T, addrs []string) []int64 {
+	t.Helper()
+	cl := remoting.NewClient(remoting.ClientConfig{})
+	defer cl.Close()
+	out := make([]int64, len(addrs))
+	for i, a := range addrs {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		r, err := cl.Invoke(ctx, a, remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+		cancel()
+		if err != nil || r.Code != 0 {
+			continue // a killed member
+		}
+		var info struct {
+			Table map[string]string `json:"table"`
+		}
+		if err := json.Unmarshal(r.Body, &info); err != nil {
+			t.Fatalf("runtime info of %s: %v", a, err)
+		}
+		out[i], _ = strconv.ParseInt(info.Table["msgGetTotalTodayNow"], 10, 64)
+	}
+	return out
+}
+
+// followerReadTrial produces a backlog into a three-process group, consumes
+// it with the official push consumer paced so that it is still being read
+// when member victim(leader) is ended by end (SIGKILL or SIGTERM), and logs
+// the longest pauses in consumption from then on. Every message must be
+// consumed.
+func followerReadTrial(t *testing.T, victim func(leader int) int, how string, end func(*proc)) {
+	c := startCluster(t)
+	leaderAddr := waitRouteLeader(t, c.namesrvAddr, "TBW102", "", 60*time.Second)
+	leader := -1
+	for i, a := range c.addrs {
+		if a == leaderAddr {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("leader %s is none of %v", leaderAddr, c.addrs)
+	}
+	topic := uniq("FollowerRead")
+	p := newProducer(t, c.namesrvAddr)
+	const backlog = 4000
+	var bodies []string
+	for i := 0; i < backlog; i += 16 {
+		var batch []*primitive.Message
+		for j := i; j < i+16; j++ {
+			b := fmt.Sprintf("fr-%d", j)
+			bodies = append(bodies, b)
+			batch = append(batch, primitive.NewMessage(topic, []byte(b)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		r, err := p.SendSync(ctx, batch...)
+		cancel()
+		if err != nil || r.Status != primitive.SendOK {
+			t.Fatalf("backlog batch at %d: %v %+v", i, err, r)
+		}
+	}
+
+	clock := newConsumeClock()
+	pc, err := consumer.NewPushConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{c.namesrvAddr})),
+		consumer.WithGroupName(uniq("frg")),
+		consumer.WithInstance(uniq("c")),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		// Paced: 8 queues x 2 messages per 20 ms, about 800 messages/s, and
+		// almost nothing cached in the client, so a stalled pull shows.
+		consumer.WithPullBatchSize(2),
+		consumer.WithPullInterval(20*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}, clock.consume); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Shutdown() })
+
+	svcWaitFor(t, 60*time.Second, "a quarter of the backlog consumed", func() bool { return clock.count() >= backlog/4 })
+	served := getTotals(t, c.addrs)
+	var byFollowers int64
+	for i, n := range served {
+		if i != leader {
+			byFollowers += n
+		}
+	}
+	t.Logf("messages served to pulls before the kill, by member (leader n%d): %v", leader, served)
+	if byFollowers <= served[leader] {
+		t.Fatalf("followers served %d messages, the leader %d: pulls were not steered to followers", byFollowers, served[leader])
+	}
+
+	v := victim(leader)
+	endedAt := time.Now()
+	end(c.brokers[v])
+	t.Logf("%s of n%d (leader n%d) with %d of %d consumed", how, v, leader, clock.count(), backlog)
+	svcWaitFor(t, 120*time.Second, "the whole backlog consumed", func() bool { return clock.count() >= backlog })
+	for _, b := range bodies {
+		clock.mu.Lock()
+		_, ok := clock.at[b]
+		clock.mu.Unlock()
+		if !ok {
+			t.Fatalf("%q never consumed", b)
+		}
+	}
+	overall, perQueue, after := clock.gaps(endedAt)
+	t.Logf("after the %s: %d messages consumed; longest consumer gap %v (any queue: %v); %d redeliveries",
+		how, after, overall.Round(time.Millisecond), perQueue.Round(time.Millisecond), clock.dups)
+}
+
+// TestFollowerReadLeaderKill: consumers read from followers, so SIGKILL of
+// the leader does not pause consumption of what was committed before it.
+func TestFollowerReadLeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-process failover")
+	}
+	followerReadTrial(t, func(leader int) int { return leader }, "SIGKILL", (*proc).kill)
+}
+
+// TestFollowerReadFollowerKill measures a follower kill: the queues read
+// from it wait for the client's pull error pause and route refresh (the Go
+// client retries the same member until its route drops it; up to ~33 s).
+func TestFollowerReadFollowerKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-process failover")
+	}
+	followerReadTrial(t, func(leader int) int { return (leader + 1) % 3 }, "SIGKILL", (*proc).kill)
+}
+
+// TestFollowerReadFollowerStop: a follower stopped gracefully (a rolling
+// restart) answers its pulls pointing elsewhere before it closes, so its
+// consumers move on at once.
+func TestFollowerReadFollowerStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-process failover")
+	}
+	followerReadTrial(t, func(leader int) int { return (leader + 1) % 3 }, "SIGTERM",
+		func(p *proc) { p.stop(15 * time.Second) })
+}
