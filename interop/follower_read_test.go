@@ -81,6 +81,23 @@ func (c *consumeClock) gaps(from time.Time) (overall, perQueue time.Duration, af
 	return overall, perQueue, after
 }
 
+// sendBatchSync sends bodies as one batch and fails the test on error.
+func sendBatchSync(t *testing.T, p interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}, topic string, bodies []string) {
+	t.Helper()
+	var batch []*primitive.Message
+	for _, b := range bodies {
+		batch = append(batch, primitive.NewMessage(topic, []byte(b)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := p.SendSync(ctx, batch...)
+	if err != nil || r.Status != primitive.SendOK {
+		t.Fatalf("batch send of %d: %v %+v", len(bodies), err, r)
+	}
+}
+
 // getTotals asks every member how many messages it has served to pulls.
 func getTotals(t *testing.T, addrs []string) []int64 {
 	t.Helper()
@@ -127,18 +144,12 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 	const backlog = 4000
 	var bodies []string
 	for i := 0; i < backlog; i += 16 {
-		var batch []*primitive.Message
+		var batch []string
 		for j := i; j < i+16; j++ {
-			b := fmt.Sprintf("fr-%d", j)
-			bodies = append(bodies, b)
-			batch = append(batch, primitive.NewMessage(topic, []byte(b)))
+			batch = append(batch, fmt.Sprintf("fr-%d", j))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		r, err := p.SendSync(ctx, batch...)
-		cancel()
-		if err != nil || r.Status != primitive.SendOK {
-			t.Fatalf("backlog batch at %d: %v %+v", i, err, r)
-		}
+		sendBatchSync(t, p, topic, batch)
+		bodies = append(bodies, batch...)
 	}
 
 	clock := newConsumeClock()
