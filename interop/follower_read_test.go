@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,22 +188,88 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 		t.Fatalf("followers served %d messages, the leader %d: pulls were not steered to followers", byFollowers, served[leader])
 	}
 
+	// A producer keeps sending across the end of the member (sends resume
+	// after a leader loss only with write aliases and forwarding).
+	live := startLiveProducer(t, p, topic)
 	v := victim(leader)
 	endedAt := time.Now()
 	end(c.brokers[v])
 	t.Logf("%s of n%d (leader n%d) with %d of %d consumed", how, v, leader, clock.count(), backlog)
-	svcWaitFor(t, 120*time.Second, "the whole backlog consumed", func() bool { return clock.count() >= backlog })
+	svcWaitFor(t, 120*time.Second, "the whole backlog consumed", func() bool { return clock.consumedAll(bodies) })
+	acked, sendGap := live.stop(endedAt)
+	svcWaitFor(t, 120*time.Second, "every acknowledged live message consumed", func() bool { return clock.consumedAll(acked) })
+	overall, perQueue, after := clock.gaps(endedAt)
+	t.Logf("after the %s: %d messages consumed; longest consumer gap %v (any queue: %v); %d redeliveries; "+
+		"live sends: %d acknowledged, %d failed, longest ack gap %v",
+		how, after, overall.Round(time.Millisecond), perQueue.Round(time.Millisecond), clock.dups,
+		len(acked), live.failed.Load(), sendGap.Round(time.Millisecond))
+}
+
+func (c *consumeClock) consumedAll(bodies []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, b := range bodies {
-		clock.mu.Lock()
-		_, ok := clock.at[b]
-		clock.mu.Unlock()
-		if !ok {
-			t.Fatalf("%q never consumed", b)
+		if _, ok := c.at[b]; !ok {
+			return false
 		}
 	}
-	overall, perQueue, after := clock.gaps(endedAt)
-	t.Logf("after the %s: %d messages consumed; longest consumer gap %v (any queue: %v); %d redeliveries",
-		how, after, overall.Round(time.Millisecond), perQueue.Round(time.Millisecond), clock.dups)
+	return true
+}
+
+// liveProducer sends one message every 5 ms until stopped.
+type liveProducer struct {
+	mu     sync.Mutex
+	acked  []string
+	ackAt  []time.Time
+	failed atomic.Int64
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startLiveProducer(t *testing.T, p interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}, topic string) *liveProducer {
+	l := &liveProducer{done: make(chan struct{})}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-l.done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			b := fmt.Sprintf("live-%d", i)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			r, err := p.SendSync(ctx, primitive.NewMessage(topic, []byte(b)))
+			cancel()
+			if err != nil || r.Status != primitive.SendOK {
+				l.failed.Add(1)
+				continue
+			}
+			l.mu.Lock()
+			l.acked = append(l.acked, b)
+			l.ackAt = append(l.ackAt, time.Now())
+			l.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { l.stop(time.Now()) })
+	return l
+}
+
+// stop ends the sends and returns the acknowledged bodies and the longest
+// time without an acknowledgement from from on.
+func (l *liveProducer) stop(from time.Time) ([]string, time.Duration) {
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gap, _ := longestGap(l.ackAt, from)
+	return append([]string(nil), l.acked...), gap
 }
 
 // TestFollowerReadLeaderKill: consumers read from followers, so SIGKILL of
