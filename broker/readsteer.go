@@ -41,7 +41,9 @@ const (
 //     committed; an election is probably under way), then sends consumers to
 //     another member, never to the leader it last lost, which is the likely
 //     casualty.
-//   - A closing member never suggests itself.
+//   - A closing member never suggests itself; a closing follower sends its
+//     consumers to another follower, which keeps them, not to the leader,
+//     which still hears the closing member and might send them back.
 type readSteer struct {
 	members  []string // member ids in dLegerPeers order
 	self     int      // this member's ordinal
@@ -131,11 +133,13 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 	caughtUp := p.AppliedIndex+steerMaxLagEntries >= p.CommitIndex
 	switch {
 	case closing:
-		if d.authority != 0 {
-			d.suggest = d.authority
-		} else {
-			d.suggest = s.elsewhere(topic, qid, lastLeader)
+		// To the other follower rather than the leader: the leader still
+		// hears this member's heartbeats and might hand the queue back.
+		avoid := p.LeaderID
+		if avoid == "" {
+			avoid = lastLeader
 		}
+		d.suggest = s.elsewhere(topic, qid, avoid)
 	case inContact && caughtUp, !inContact && age <= steerGraceHeartbeats*s.hb:
 		d.suggest, d.serveHere = stableID(s.self), true
 	case inContact: // lagging: the leader has everything

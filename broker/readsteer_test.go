@@ -104,7 +104,7 @@ func TestSteerFollower(t *testing.T) {
 	check("new leader", 2, 3, true)
 
 	s.closing.Store(true)
-	check("closing", 3, 3, false)
+	check("closing: to the other follower", 1, 3, false)
 
 	// slaveReadEnable=false: everything to brokerId 0.
 	s = newReadSteer([]string{"n0", "n1", "n2"}, 1, false, time.Second, func() dledger.ReadProgress { return *p })

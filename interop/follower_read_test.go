@@ -301,3 +301,12 @@ func TestFollowerReadFollowerStop(t *testing.T) {
 	followerReadTrial(t, func(leader int) int { return (leader + 1) % 3 }, "SIGTERM",
 		func(p *proc) { p.stop(15 * time.Second) })
 }
+
+// TestFollowerReadLeaderStop: a graceful stop of the leader (a rolling
+// restart) does not pause consumers reading from followers.
+func TestFollowerReadLeaderStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-process failover")
+	}
+	followerReadTrial(t, func(leader int) int { return leader }, "SIGTERM", func(p *proc) { p.stop(15 * time.Second) })
+}
