@@ -21,6 +21,12 @@ const (
 	// well within it); after that it is taken to be cut off from a group
 	// that moved on, and sends them elsewhere.
 	steerGraceHeartbeats = 3
+	// steerHandoverHeartbeats: a new leader does not offer the member it
+	// took over from for this many heartbeat timeouts. After a graceful
+	// handover that member is closing: it still answers heartbeats while it
+	// drains, and a consumer sent there after its port closed would wait
+	// for its route refresh. Any other member is offered as usual.
+	steerHandoverHeartbeats = 10
 )
 
 // readSteer decides the suggestWhichBrokerId of pull answers: which member a
@@ -41,6 +47,8 @@ const (
 //     committed; an election is probably under way), then sends consumers to
 //     another member, never to the leader it last lost, which is the likely
 //     casualty.
+//   - A new leader does not offer its predecessor for a few seconds (see
+//     steerHandoverHeartbeats).
 //   - A closing member never suggests itself; a closing follower sends its
 //     consumers to another follower, which keeps them, not to the leader,
 //     which still hears the closing member and might send them back.
@@ -54,8 +62,10 @@ type readSteer struct {
 
 	closing atomic.Bool
 
-	mu         sync.Mutex
-	lastLeader string // the last leader this member heard of
+	mu           sync.Mutex
+	lastLeader   string    // the last leader this member heard of
+	ledSince     time.Time // when this member was first seen leading (zero: not leader)
+	tookOverFrom string    // the leader before it
 }
 
 // steerDecision is readSteer's answer for one queue.
@@ -94,19 +104,32 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 		return steerDecision{suggest: 0, serveHere: true, authority: 0}
 	}
 	p := s.progress()
+	now := s.now()
 	s.mu.Lock()
+	prev := s.lastLeader
 	if p.LeaderID != "" {
 		s.lastLeader = p.LeaderID
 	}
 	lastLeader := s.lastLeader
+	if !p.Leader {
+		s.ledSince, s.tookOverFrom = time.Time{}, ""
+	} else if s.ledSince.IsZero() {
+		s.ledSince, s.tookOverFrom = now, ""
+		if prev != s.members[s.self] {
+			s.tookOverFrom = prev
+		}
+	}
+	var handedOver string
+	if now.Sub(s.ledSince) < steerHandoverHeartbeats*s.hb {
+		handedOver = s.tookOverFrom
+	}
 	s.mu.Unlock()
-	now := s.now()
 	closing := s.closing.Load()
 	if p.Leader {
 		var healthy []int
 		for _, peer := range p.Peers {
 			o := s.ordinal(peer.ID)
-			if o < 0 || o == s.self || now.Sub(peer.Contact) > s.hb || peer.LastLog+steerMaxLagEntries < p.CommitIndex {
+			if o < 0 || o == s.self || peer.ID == handedOver || now.Sub(peer.Contact) > s.hb || peer.LastLog+steerMaxLagEntries < p.CommitIndex {
 				continue
 			}
 			healthy = append(healthy, o)

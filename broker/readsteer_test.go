@@ -66,6 +66,34 @@ func TestSteerLeaderOffersCaughtUpFollowers(t *testing.T) {
 		}
 	}
 
+	// A new leader keeps consumers off the member it took over from (which
+	// is closing after a graceful handover), for a while.
+	now = now.Add(time.Hour)
+	s = fakeSteer(1, p, &now)
+	p.Leader, p.LeaderID, p.LastContact = false, "n2", now
+	if d := s.decide("T", 0); d.suggest != 2 {
+		t.Fatalf("follower n1: %+v", d)
+	}
+	p.LastContact = time.Time{}
+	p.Leader, p.LeaderID = true, "n1"
+	p.Peers = []dledger.PeerProgress{{ID: "n0", LastLog: 5000, Contact: now}, {ID: "n2", LastLog: 5000, Contact: now}}
+	spread := map[int64]bool{}
+	for q := int32(0); q < 16; q++ {
+		if d := s.decide("T", q); d.suggest != 1 {
+			t.Fatalf("queue %d right after taking over from n2: %+v", q, d)
+		}
+	}
+	now = now.Add(steerHandoverHeartbeats * 500 * time.Millisecond)
+	for i := range p.Peers {
+		p.Peers[i].Contact = now
+	}
+	for q := int32(0); q < 16; q++ {
+		spread[s.decide("T", q).suggest] = true
+	}
+	if !spread[1] || !spread[3] {
+		t.Fatalf("predecessor still avoided after the handover window: %v", spread)
+	}
+
 	// A closing leader without healthy followers still sends consumers away.
 	p.Peers = nil
 	s.closing.Store(true)
