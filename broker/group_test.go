@@ -16,8 +16,9 @@ import (
 )
 
 // startGroup starts a namesrv and a three-node group in this process, the
-// members connected by in-memory Raft transports.
-func startGroup(t *testing.T) (*testEnv, []*Broker) {
+// members connected by in-memory Raft transports; mutate adjusts every
+// member's config.
+func startGroup(t *testing.T, mutate ...func(*Config)) (*testEnv, []*Broker) {
 	t.Helper()
 	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t).Named("ns")})
 	if err := ns.Start(context.Background()); err != nil {
@@ -54,6 +55,9 @@ func startGroup(t *testing.T) (*testEnv, []*Broker) {
 		cfg.DLegerPeers = strings.Join(peers, ";")
 		cfg.DLegerSelfID = "n" + strconv.Itoa(i)
 		cfg.OffsetFlushInterval = 50 * time.Millisecond
+		for _, m := range mutate {
+			m(&cfg)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -385,3 +385,26 @@ func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
 		t.Fatalf("answer of the closing follower: %d %q %v", r.Code, r.Remark, r.ExtFields)
 	}
 }
+
+// slaveReadEnable=false keeps consumers on the leader: it suggests brokerId
+// 0 and followers refuse pulls with a retriable code.
+func TestGroupSlaveReadDisabled(t *testing.T) {
+	e, brokers := startGroup(t, func(c *Config) { c.SlaveReadEnable = false })
+	leader := leaderOf(t, brokers, nil)
+	e.b = leader
+	e.createTopic("FD", 2)
+	e.mustSend("FD", 0, "", "m")
+	waitFor(t, "the leader hearing from its followers", 10*time.Second, func() bool {
+		return len(leader.node.ReadProgress().Peers) == 2
+	})
+	for q := 0; q < 2; q++ {
+		if r := e.call(remoting.PullMessage, pullExt("g", "FD", q, 0, 0, 0), nil); r.Ext("suggestWhichBrokerId") != "0" {
+			t.Fatalf("queue %d: leader suggests %v", q, r.ExtFields)
+		}
+	}
+	for _, f := range followersOf(brokers, leader) {
+		if r := e.callAddr(f.Addr(), remoting.PullMessage, pullExt("g", "FD", 0, 0, 0, 0), nil); r.Code != remoting.ServiceNotAvailable {
+			t.Fatalf("follower pull with slave read disabled: %d %q", r.Code, r.Remark)
+		}
+	}
+}
