@@ -104,6 +104,13 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 		return steerDecision{suggest: 0, serveHere: true, authority: 0}
 	}
 	p := s.progress()
+	if s.self < 0 || s.self >= len(s.members) {
+		return steerDecision{serveHere: true} // not a listed member: leave consumers on brokerId 0
+	}
+	self := s.members[s.self]
+	// Elected but not yet through its Barrier: already the member with
+	// everything committed, so steer as the leader.
+	leading := p.Leader || p.LeaderID == self
 	now := s.now()
 	s.mu.Lock()
 	prev := s.lastLeader
@@ -111,11 +118,11 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 		s.lastLeader = p.LeaderID
 	}
 	lastLeader := s.lastLeader
-	if !p.Leader {
+	if !leading {
 		s.ledSince, s.tookOverFrom = time.Time{}, ""
 	} else if s.ledSince.IsZero() {
 		s.ledSince, s.tookOverFrom = now, ""
-		if prev != s.members[s.self] {
+		if prev != self {
 			s.tookOverFrom = prev
 		}
 	}
@@ -125,7 +132,7 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 	}
 	s.mu.Unlock()
 	closing := s.closing.Load()
-	if p.Leader {
+	if leading {
 		var healthy []int
 		for _, peer := range p.Peers {
 			o := s.ordinal(peer.ID)

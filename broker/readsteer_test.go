@@ -102,6 +102,15 @@ func TestSteerLeaderOffersCaughtUpFollowers(t *testing.T) {
 	}
 }
 
+func TestSteerElectedBeforeBarrierSteersAsLeader(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &dledger.ReadProgress{LeaderID: "n0", CommitIndex: 10, AppliedIndex: 10,
+		Peers: []dledger.PeerProgress{{ID: "n1", LastLog: 10, Contact: now}, {ID: "n2", LastLog: 10, Contact: now}}}
+	if d := fakeSteer(0, p, &now).decide("T", 0); !d.serveHere || (d.suggest != 2 && d.suggest != 3) {
+		t.Fatalf("raft leader with its write gate still closed: %+v", d)
+	}
+}
+
 func TestSteerFollower(t *testing.T) {
 	now := time.Unix(1000, 0)
 	p := &dledger.ReadProgress{LeaderID: "n0", CommitIndex: 5000, AppliedIndex: 4999, LastContact: now.Add(-50 * time.Millisecond)}
