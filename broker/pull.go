@@ -202,9 +202,12 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if !b.cfg.LongPollingEnable || timeout <= 0 {
 		timeout = pullNoLongPolling
 	}
-	if !d.serveHere {
-		// Nothing new will arrive here soon: answer within a heartbeat
-		// timeout with the suggestion elsewhere (no busy loop either).
+	if !d.serveHere || (!leader && h.QueueOffset > b.node.ConsumeQueue().MaxOffset(h.Topic, h.QueueID)) {
+		// Nothing new will arrive here soon, or this follower is behind
+		// the offset the consumer already reached (normally by a few
+		// entries, which its dispatch covers in milliseconds; if not, it is
+		// catching up and the leader should serve): answer within a
+		// heartbeat timeout, pointing elsewhere (no busy loop either).
 		timeout = min(timeout, b.steer.hb)
 	}
 	if resp.Release != nil {

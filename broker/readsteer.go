@@ -41,7 +41,10 @@ const (
 //     queue stays on the same follower while the set is unchanged. With no
 //     such follower it answers 0 (itself).
 //   - A follower in contact with its leader and caught up suggests itself.
-//     A lagging one suggests the leader's stable id.
+//     A lagging one suggests the leader's stable id. A follower sees only
+//     its apply lag (raft caps its commit index at its own log); its log
+//     lag shows as pulls beyond its data, which it holds at most a
+//     heartbeat timeout before sending them to the leader.
 //   - A follower that lost its leader keeps suggesting itself for
 //     steerGraceHeartbeats heartbeat timeouts (its data is what was
 //     committed; an election is probably under way), then sends consumers to

@@ -191,21 +191,44 @@ func awaitAnswer(t *testing.T, what string, ch <-chan *remoting.Command) *remoti
 
 const longPoll = 30000 // ms, the longest park
 
-// leadGroup starts a group and creates topic on its leader, the env's broker.
-func leadGroup(t *testing.T, topic string, queues int) (*testEnv, []*Broker, *Broker) {
+// leadGroup starts a group and creates topic on its leader, the env's
+// broker (which mustSend keeps pointing at the leader).
+func leadGroup(t *testing.T, topic string, queues int) (*testEnv, []*Broker) {
 	t.Helper()
 	e, brokers := startGroup(t)
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
-	e.createTopic(topic, queues)
-	return e, brokers, leader
+	e.group = brokers
+	q := strconv.Itoa(queues)
+	e.onLeader("create topic", func() *remoting.Command {
+		return e.call(remoting.UpdateAndCreateTopic, map[string]string{"topic": topic, "readQueueNums": q, "writeQueueNums": q,
+			"perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil)
+	})
+	return e, brokers
+}
+
+// onLeader runs call on the leader until it succeeds: under load the test
+// group's 200 ms elections may move leadership between two calls.
+func (e *testEnv) onLeader(what string, call func() *remoting.Command) {
+	e.t.Helper()
+	t := e.t.(*testing.T)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if e.b == nil || !e.b.IsLeader() {
+			e.b = leaderOf(t, e.group, nil)
+		}
+		r := call()
+		if r.Code == remoting.Success {
+			return
+		}
+		if r.Code != remoting.ServiceNotAvailable || time.Now().After(deadline) {
+			t.Fatalf("%s: %d %s", what, r.Code, r.Remark)
+		}
+		e.b = nil
+	}
 }
 
 func (e *testEnv) mustSend(topic string, qid int, tag, body string) {
 	e.t.Helper()
-	if r := e.send(topic, qid, tag, body); r.Code != 0 {
-		e.t.Fatalf("send: %d %s", r.Code, r.Remark)
-	}
+	e.onLeader("send", func() *remoting.Command { return e.send(topic, qid, tag, body) })
 }
 
 // waitParked waits until b holds one parked pull.
@@ -219,11 +242,11 @@ func waitParked(t *testing.T, b *Broker) {
 }
 
 func TestGroupPullsSteerToFollowers(t *testing.T) {
-	e, brokers, leader := leadGroup(t, "FR", 8)
+	e, brokers := leadGroup(t, "FR", 8)
 	for q := 0; q < 8; q++ {
 		e.mustSend("FR", q, "", "m"+strconv.Itoa(q))
 	}
-	fs := followersOf(brokers, leader)
+	fs := followersOf(brokers, e.b)
 	ids := map[string]*Broker{stableIDOf(fs[0]): fs[0], stableIDOf(fs[1]): fs[1]}
 
 	// The leader serves the first pull of every queue and names a follower.
@@ -255,10 +278,11 @@ func TestGroupPullsSteerToFollowers(t *testing.T) {
 }
 
 func TestGroupFollowerPullNeverMovesOffsets(t *testing.T) {
-	e, brokers, leader := leadGroup(t, "FO", 1)
+	e, brokers := leadGroup(t, "FO", 1)
 	for i := 0; i < 3; i++ {
 		e.mustSend("FO", 0, "", "m"+strconv.Itoa(i))
 	}
+	leader := e.b
 	f := followersOf(brokers, leader)[0]
 	waitFor(t, "the follower applying", 10*time.Second, func() bool {
 		return f.node.ConsumeQueue().MaxOffset("FO", 0) == 3
@@ -298,32 +322,51 @@ func TestGroupFollowerPullNeverMovesOffsets(t *testing.T) {
 }
 
 func TestGroupFollowerLongPollWaitsForApply(t *testing.T) {
-	e, brokers, leader := leadGroup(t, "FL", 1)
+	e, brokers := leadGroup(t, "FL", 1)
 	e.mustSend("FL", 0, "", "m0")
-	f := followersOf(brokers, leader)[0]
+	f := followersOf(brokers, e.b)[0]
 	waitFor(t, "the follower applying", 10*time.Second, func() bool {
 		return f.node.ConsumeQueue().MaxOffset("FL", 0) == 1 && f.steer.selfServes()
 	})
-	// Offset 2 does not exist anywhere yet: the follower parks the pull.
-	ch := e.pullAsync(f.Addr(), pullExt("g", "FL", 0, 2, pullFlagSuspend, longPoll))
+	// At the end of its data a healthy follower long-polls; the message,
+	// once committed and applied there, answers the pull.
+	ch := e.pullAsync(f.Addr(), pullExt("g", "FL", 0, 1, pullFlagSuspend, longPoll))
 	waitParked(t, f)
-	for _, body := range []string{"m1", "m2"} {
-		e.mustSend("FL", 0, "", body)
-	}
-	// Committed and applied on the follower: its dispatch answers the pull.
-	r := awaitAnswer(t, "offset 2 on the follower", ch)
+	e.mustSend("FL", 0, "", "m1")
+	r := awaitAnswer(t, "offset 1 on the follower", ch)
 	msgs, _ := message.DecodeRecords(bodyOf(r))
-	if r.Code != remoting.Success || len(msgs) != 1 || string(msgs[0].Body) != "m2" || r.Ext("suggestWhichBrokerId") != stableIDOf(f) {
+	if r.Code != remoting.Success || len(msgs) != 1 || string(msgs[0].Body) != "m1" || r.Ext("suggestWhichBrokerId") != stableIDOf(f) {
 		t.Fatalf("parked pull: %d %q %v %d", r.Code, r.Remark, r.ExtFields, len(msgs))
+	}
+
+	// Beyond its data (offset 3 while it has 2) it waits at most a
+	// heartbeat timeout for its dispatch: the answer is the message if it
+	// was applied by then, else "no new message" at the same offset with the
+	// leader suggested; never OFFSET_MOVED.
+	waitFor(t, "the follower applying", 10*time.Second, func() bool { return f.node.ConsumeQueue().MaxOffset("FL", 0) == 2 })
+	ch = e.pullAsync(f.Addr(), pullExt("g", "FL", 0, 3, pullFlagSuspend, longPoll))
+	e.mustSend("FL", 0, "", "m2")
+	e.mustSend("FL", 0, "", "m3")
+	r = awaitAnswer(t, "offset 3 on the follower", ch)
+	msgs, _ = message.DecodeRecords(bodyOf(r))
+	served := r.Code == remoting.Success && len(msgs) == 1 && string(msgs[0].Body) == "m3" && r.Ext("suggestWhichBrokerId") == stableIDOf(f)
+	deferred := r.Code == remoting.PullNotFound && r.Ext("nextBeginOffset") == "3" && r.Ext("suggestWhichBrokerId") == stableIDOf(e.b)
+	if !served && !deferred {
+		t.Fatalf("pull beyond the follower's data: %d %q %v %d", r.Code, r.Remark, r.ExtFields, len(msgs))
+	}
+	waitFor(t, "the follower applying", 10*time.Second, func() bool { return f.node.ConsumeQueue().MaxOffset("FL", 0) == 4 })
+	r = e.callAddr(f.Addr(), remoting.PullMessage, pullExt("g", "FL", 0, 3, pullFlagSuspend, longPoll), nil)
+	if msgs, _ = message.DecodeRecords(bodyOf(r)); r.Code != remoting.Success || len(msgs) != 1 || string(msgs[0].Body) != "m3" {
+		t.Fatalf("offset 3 once applied: %d %q %d", r.Code, r.Remark, len(msgs))
 	}
 }
 
 func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
-	e, brokers, leader := leadGroup(t, "FC", 4)
+	e, brokers := leadGroup(t, "FC", 4)
 	for q := 0; q < 4; q++ {
 		e.mustSend("FC", q, "", "m")
 	}
-	fs := followersOf(brokers, leader)
+	fs := followersOf(brokers, e.b)
 	cut, other := fs[0], fs[1]
 	waitFor(t, "the follower applying", 10*time.Second, func() bool {
 		return cut.node.ConsumeQueue().MaxOffset("FC", 0) == 1 && cut.steer.selfServes()
@@ -374,14 +417,14 @@ func TestGroupCutOffFollowerSendsConsumersAway(t *testing.T) {
 }
 
 func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
-	e, brokers, leader := leadGroup(t, "FX", 1)
+	e, brokers := leadGroup(t, "FX", 1)
 	e.mustSend("FX", 0, "", "m")
 	for _, b := range brokers {
 		waitFor(t, "every member applying", 10*time.Second, func() bool {
 			return b.node.ConsumeQueue().MaxOffset("FX", 0) == 1 && b.steer.selfServes()
 		})
 	}
-	f := followersOf(brokers, leader)[0]
+	f := followersOf(brokers, e.b)[0]
 	parked := e.pullAsync(f.Addr(), pullExt("g", "FX", 0, 1, pullFlagSuspend, longPoll))
 	waitParked(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -399,10 +442,11 @@ func TestGroupClosingMemberAnswersParkedPulls(t *testing.T) {
 // 0 and followers refuse pulls with a retriable code.
 func TestGroupSlaveReadDisabled(t *testing.T) {
 	e, brokers := startGroup(t, func(c *Config) { c.SlaveReadEnable = false })
-	leader := leaderOf(t, brokers, nil)
-	e.b = leader
+	e.group = brokers
+	e.b = leaderOf(t, brokers, nil)
 	e.createTopic("FD", 2)
 	e.mustSend("FD", 0, "", "m")
+	leader := e.b
 	waitFor(t, "the leader hearing from its followers", 10*time.Second, func() bool {
 		return len(leader.node.ReadProgress().Peers) == 2
 	})

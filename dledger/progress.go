@@ -11,9 +11,12 @@ import (
 // committed data is: the input of follower-read steering. It reads a few
 // atomics and one small map; cheap enough to call per pull.
 type ReadProgress struct {
-	Leader       bool   // write gate open on this node
-	LeaderID     string // "" when no leader is known
-	CommitIndex  uint64 // leader: its commit index; follower: the leader's as last heard
+	Leader   bool   // write gate open on this node
+	LeaderID string // "" when no leader is known
+	// CommitIndex is the leader's commit index; on a follower the leader's
+	// as last heard, capped by raft at the follower's own last log index
+	// (so it does not show replication lag, only what the leader sees does).
+	CommitIndex  uint64
 	AppliedIndex uint64 // last entry applied (dispatched to the ConsumeQueue) here
 	// LastContact is when a follower last heard from its leader (zero if
 	// never); unset on the leader.
