@@ -124,12 +124,16 @@ func getTotals(t *testing.T, addrs []string) []int64 {
 	return out
 }
 
-// followerReadTrial produces a backlog into a three-process group, consumes
-// it with the official push consumer paced so that it is still being read
-// when member victim(leader) is ended by end (SIGKILL or SIGTERM), and logs
-// the longest pauses in consumption from then on. Every message must be
+// followerReadTrial runs the official push consumer against a three-process
+// group while a producer sends a message every 5 ms, ends member
+// victim(leader) with end (SIGKILL or SIGTERM), and logs the longest pauses
+// in consumption and acknowledgements from then on. With backlog > 0 that
+// many messages are stored first and the consumer is paced so that it is
+// still reading them at the end of the member (what was committed before
+// must stay readable); with 0 it is caught up and long-polling (new messages
+// must keep arriving). Every stored and acknowledged message must be
 // consumed.
-func followerReadTrial(t *testing.T, victim func(leader int) int, how string, end func(*proc)) {
+func followerReadTrial(t *testing.T, backlog int, victim func(leader int) int, how string, end func(*proc)) {
 	c := startCluster(t)
 	leaderAddr := waitRouteLeader(t, c.namesrvAddr, "TBW102", "", 60*time.Second)
 	leader := -1
@@ -143,8 +147,8 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 	}
 	topic := uniq("FollowerRead")
 	p := newProducer(t, c.namesrvAddr)
-	const backlog = 4000
-	var bodies []string
+	bodies := []string{"fr-first"} // creates the topic
+	sendSync(t, p, topic, "", bodies[0])
 	for i := 0; i < backlog; i += 16 {
 		var batch []string
 		for j := i; j < i+16; j++ {
@@ -155,16 +159,18 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 	}
 
 	clock := newConsumeClock()
-	pc, err := consumer.NewPushConsumer(
+	opts := []consumer.Option{
 		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{c.namesrvAddr})),
 		consumer.WithGroupName(uniq("frg")),
 		consumer.WithInstance(uniq("c")),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	}
+	if backlog > 0 {
 		// Paced: 8 queues x 2 messages per 20 ms, about 800 messages/s, and
 		// almost nothing cached in the client, so a stalled pull shows.
-		consumer.WithPullBatchSize(2),
-		consumer.WithPullInterval(20*time.Millisecond),
-	)
+		opts = append(opts, consumer.WithPullBatchSize(2), consumer.WithPullInterval(20*time.Millisecond))
+	}
+	pc, err := consumer.NewPushConsumer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +182,13 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 	}
 	t.Cleanup(func() { pc.Shutdown() })
 
-	svcWaitFor(t, 60*time.Second, "a quarter of the backlog consumed", func() bool { return clock.count() >= backlog/4 })
+	var live *liveProducer
+	if backlog > 0 {
+		svcWaitFor(t, 60*time.Second, "a quarter of the backlog consumed", func() bool { return clock.count() >= backlog/4 })
+	} else {
+		live = startLiveProducer(t, p, topic)
+		svcWaitFor(t, 60*time.Second, "live messages consumed", func() bool { return clock.count() >= 400 })
+	}
 	served := getTotals(t, c.addrs)
 	var byFollowers int64
 	for i, n := range served {
@@ -189,14 +201,20 @@ func followerReadTrial(t *testing.T, victim func(leader int) int, how string, en
 		t.Fatalf("followers served %d messages, the leader %d: pulls were not steered to followers", byFollowers, served[leader])
 	}
 
-	// A producer keeps sending across the end of the member (sends resume
+	// The producer keeps sending across the end of the member (sends resume
 	// after a leader loss only with write aliases and forwarding).
-	live := startLiveProducer(t, p, topic)
+	if live == nil {
+		live = startLiveProducer(t, p, topic)
+	}
 	v := victim(leader)
 	endedAt := time.Now()
 	end(c.brokers[v])
-	t.Logf("%s of n%d (leader n%d) with %d of %d consumed", how, v, leader, clock.count(), backlog)
-	svcWaitFor(t, 120*time.Second, "the whole backlog consumed", func() bool { return clock.consumedAll(bodies) })
+	t.Logf("%s of n%d (leader n%d) with %d consumed", how, v, leader, clock.count())
+	if backlog > 0 {
+		svcWaitFor(t, 120*time.Second, "the whole backlog consumed", func() bool { return clock.consumedAll(bodies) })
+	} else {
+		svcWaitFor(t, 120*time.Second, "sends acknowledged after the end", func() bool { return live.ackedSince(endedAt) >= 400 })
+	}
 	acked, sendGap := live.stop(endedAt)
 	svcWaitFor(t, 120*time.Second, "every acknowledged live message consumed", func() bool { return clock.consumedAll(acked) })
 	overall, perQueue, after := clock.gaps(endedAt)
@@ -258,6 +276,18 @@ func startLiveProducer(t *testing.T, p interface {
 	return l
 }
 
+func (l *liveProducer) ackedSince(from time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.ackAt {
+		if at.After(from) {
+			n++
+		}
+	}
+	return n
+}
+
 // stop ends the sends and returns the acknowledged bodies and the longest
 // time without an acknowledgement from from on.
 func (l *liveProducer) stop(from time.Time) ([]string, time.Duration) {
@@ -279,7 +309,17 @@ func TestFollowerReadLeaderKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three-process failover")
 	}
-	followerReadTrial(t, func(leader int) int { return leader }, "SIGKILL", (*proc).kill)
+	followerReadTrial(t, 4000, func(leader int) int { return leader }, "SIGKILL", (*proc).kill)
+}
+
+// TestFollowerReadLeaderKillCaughtUp: a caught-up consumer long-polling on
+// followers gets new messages again as soon as sends resume after SIGKILL of
+// the leader.
+func TestFollowerReadLeaderKillCaughtUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-process failover")
+	}
+	followerReadTrial(t, 0, func(leader int) int { return leader }, "SIGKILL", (*proc).kill)
 }
 
 // TestFollowerReadFollowerKill measures a follower kill: the queues read
@@ -290,7 +330,7 @@ func TestFollowerReadFollowerKill(t *testing.T) {
 	if os.Getenv("RAFTMQ_INTEROP_SLOW") != "1" {
 		t.Skip("takes about a minute; set RAFTMQ_INTEROP_SLOW=1")
 	}
-	followerReadTrial(t, func(leader int) int { return (leader + 1) % 3 }, "SIGKILL", (*proc).kill)
+	followerReadTrial(t, 4000, func(leader int) int { return (leader + 1) % 3 }, "SIGKILL", (*proc).kill)
 }
 
 // TestFollowerReadFollowerStop: a follower stopped gracefully (a rolling
@@ -300,7 +340,7 @@ func TestFollowerReadFollowerStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three-process failover")
 	}
-	followerReadTrial(t, func(leader int) int { return (leader + 1) % 3 }, "SIGTERM",
+	followerReadTrial(t, 4000, func(leader int) int { return (leader + 1) % 3 }, "SIGTERM",
 		func(p *proc) { p.stop(15 * time.Second) })
 }
 
@@ -310,5 +350,5 @@ func TestFollowerReadLeaderStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three-process failover")
 	}
-	followerReadTrial(t, func(leader int) int { return leader }, "SIGTERM", func(p *proc) { p.stop(15 * time.Second) })
+	followerReadTrial(t, 4000, func(leader int) int { return leader }, "SIGTERM", func(p *proc) { p.stop(15 * time.Second) })
 }
