@@ -82,7 +82,7 @@ type steerDecision struct {
 	serveHere bool
 	// authority is where to send a consumer whose offset this follower
 	// cannot judge (beyond or below its data, unknown queue): the leader's
-	// stable id, or 0 when no leader is known.
+	// stable id while this follower hears from it, else another member's.
 	authority int64
 }
 
@@ -153,34 +153,34 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 		return d
 	}
 
-	leaderOrd := s.ordinal(p.LeaderID)
-	d := steerDecision{}
-	if leaderOrd >= 0 && leaderOrd != s.self {
-		d.authority = stableID(leaderOrd)
-	}
 	age := time.Duration(1<<63 - 1)
 	if !p.LastContact.IsZero() {
 		age = now.Sub(p.LastContact)
 	}
 	inContact := p.LeaderID != "" && age <= s.hb
 	caughtUp := p.AppliedIndex+steerMaxLagEntries >= p.CommitIndex
+	avoid := p.LeaderID // the leader, or the one last lost (the likely casualty)
+	if avoid == "" {
+		avoid = lastLeader
+	}
+	d := steerDecision{}
+	if o := s.ordinal(p.LeaderID); inContact && o >= 0 && o != s.self {
+		d.authority = stableID(o)
+	} else {
+		// A leader not heard from lately may be dead: never send consumers
+		// to it, but to the other member.
+		d.authority = s.elsewhere(topic, qid, avoid)
+	}
 	switch {
 	case closing:
 		// To the other follower rather than the leader: the leader still
 		// hears this member's heartbeats and might hand the queue back.
-		avoid := p.LeaderID
-		if avoid == "" {
-			avoid = lastLeader
-		}
 		d.suggest = s.elsewhere(topic, qid, avoid)
 	case inContact && caughtUp, !inContact && age <= steerGraceHeartbeats*s.hb:
 		d.suggest, d.serveHere = stableID(s.self), true
-	case inContact: // lagging: the leader has everything
+	default: // lagging (to the leader, which has everything), or cut off from
+		// the group for longer than an election takes (to the other member)
 		d.suggest = d.authority
-	case d.authority != 0:
-		d.suggest = d.authority
-	default: // cut off from the group for longer than an election takes
-		d.suggest = s.elsewhere(topic, qid, lastLeader)
 	}
 	return d
 }

@@ -132,9 +132,9 @@ func TestSteerFollower(t *testing.T) {
 	// to the other follower, not to the leader it lost.
 	p.LeaderID = ""
 	now = now.Add(time.Second)
-	check("within the election grace", 2, 0, true)
+	check("within the election grace", 2, 3, true)
 	now = now.Add(time.Second)
-	check("cut off", 3, 0, false)
+	check("cut off", 3, 3, false)
 
 	// Back in contact with a new leader n2.
 	p.LeaderID, p.LastContact = "n2", now
