@@ -39,7 +39,8 @@ const (
 //     and whose log is caught up; among several, rendezvous hashing of
 //     topic+queue picks one, so queues spread over the followers and a
 //     queue stays on the same follower while the set is unchanged. With no
-//     such follower it answers 0 (itself).
+//     such follower it suggests itself by its stable id (0 in a
+//     single-member group).
 //   - A follower in contact with its leader and caught up suggests itself.
 //     A lagging one suggests the leader's stable id. A follower sees only
 //     its apply lag (raft caps its commit index at its own log); its log
@@ -145,10 +146,16 @@ func (s *readSteer) decide(topic string, qid int32) steerDecision {
 			healthy = append(healthy, o)
 		}
 		d := steerDecision{serveHere: !closing}
-		if len(healthy) > 0 {
+		switch {
+		case len(healthy) > 0:
 			d.suggest = stableID(pickMember(topic, qid, s.members, healthy))
-		} else if closing {
+		case closing:
 			d.suggest = s.elsewhere(topic, qid, "")
+		case len(s.members) > 1:
+			// Itself by stable id, not 0: a client's route may still name
+			// the previous leader as 0 (this happens right after an
+			// election, before the first heartbeat answers arrive).
+			d.suggest = stableID(s.self)
 		}
 		return d
 	}

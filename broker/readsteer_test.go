@@ -54,8 +54,8 @@ func TestSteerLeaderOffersCaughtUpFollowers(t *testing.T) {
 		}
 	}
 	p.Peers[0].LastLog = 5000 - steerMaxLagEntries - 1
-	if d := s.decide("T", 0); d.suggest != 0 || !d.serveHere {
-		t.Fatalf("no healthy follower: %+v", d)
+	if d := s.decide("T", 0); d.suggest != 1 || !d.serveHere {
+		t.Fatalf("no healthy follower: %+v, want the leader's own stable id", d)
 	}
 
 	// Both healthy again: every queue returns to where it was (rendezvous).
