@@ -70,6 +70,7 @@ type Broker struct {
 	clients   *clientRegistry
 	offsets   *offsetManager
 	holds     *pullHolds
+	steer     *readSteer
 	locks     *lockmgr.Manager
 	namesrv   NamesrvInvoker
 	role      roleBox
@@ -93,6 +94,7 @@ type Broker struct {
 	unsub     func()
 	started   time.Time
 	closed    atomic.Bool
+	lastPull  atomic.Int64 // unix nanos of the latest pull request (Close drains)
 }
 
 // Start opens the broker's Raft group member, starts serving clients and
@@ -187,6 +189,11 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("open raft group %s: %w", cfg.DLegerGroup, err)
 	}
 	b.node = node
+	memberIDs := make([]string, len(peers))
+	for i, p := range peers {
+		memberIDs[i] = p.ID
+	}
+	b.steer = newReadSteer(memberIDs, node.SelfOrdinal(), cfg.SlaveReadEnable, node.HeartbeatTimeout(), node.ReadProgress)
 	if b.services, err = newServices(b, levels); err != nil {
 		b.cancel()
 		closeLn()
@@ -217,8 +224,9 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	node.OnDispatch(b.services.onDispatch)
 	b.unsub = node.Subscribe(b.onLeadership)
 
-	b.wg.Add(4)
+	b.wg.Add(5)
 	go func() { defer b.wg.Done(); b.registerLoop() }()
+	go func() { defer b.wg.Done(); b.steer.watch(b.ctx.Done(), b.holds.releaseAll) }()
 	go func() {
 		defer b.wg.Done()
 		b.offsets.run(b.ctx, b.node.IsLeader, func(err error) { b.log.Warn("offset flush failed", "error", err) })
@@ -280,12 +288,18 @@ func (b *Broker) Close(ctx context.Context) error {
 	var err error
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
+		// Parked pulls are answered first, pointing their consumers at
+		// another member, so a planned stop costs consumers no long poll
+		// (the answers leave while the namesrvs are told).
+		b.steer.closing.Store(true)
+		b.holds.releaseAll()
 		b.ln.Close() // no new connections; the open ones are drained below
 		b.services.stop()
 		b.unregisterAll(ctx)
 		b.handOver(ctx)
 		b.draining.Store(true)
 		b.drainWrites(ctx)
+		b.drainPulls(ctx)
 		if ferr := b.srv.Flush(ctx); ferr != nil {
 			b.log.Warn("stopping before every answer was written", "error", ferr)
 		}
@@ -354,6 +368,28 @@ func (b *Broker) drainWrites(ctx context.Context) {
 		}
 	}
 	b.fwd.close()
+}
+
+// Pull drain on Close: keep answering pulls (each pointing elsewhere) until
+// none arrived for pullDrainQuiet, at most pullDrainMax, so consumers that
+// were between two pulls move too instead of meeting a closed port (which
+// costs them a 3 s pause per try until their route refresh).
+const (
+	pullDrainQuiet = 100 * time.Millisecond
+	pullDrainMax   = time.Second
+)
+
+func (b *Broker) drainPulls(ctx context.Context) {
+	deadline := time.Now().Add(pullDrainMax)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for time.Now().Before(deadline) && time.Since(time.Unix(0, b.lastPull.Load())) < pullDrainQuiet {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // onLeadership follows the group's leadership: registers the new role at

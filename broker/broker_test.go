@@ -25,6 +25,8 @@ type testEnv struct {
 	b      *Broker
 	client *remoting.Client
 	notes  chan *remoting.Command // server-initiated requests the client received
+	trans  []*raft.InmemTransport // startGroup's Raft links, by member ordinal
+	group  []*Broker              // the members, when a test wants sends to follow the leader
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {

@@ -40,6 +40,20 @@
 //     taken are answered (a write whose Raft entry lost leadership on the
 //     way is settled from the next leader's log), waits for the answers to
 //     be written, and only then closes connections and the node.
+//   - Pull answers steer consumers to followers (suggestWhichBrokerId, a
+//     member's stable id 1+ordinal; readsteer.go): the leader suggests a
+//     caught-up follower it heard from within a heartbeat timeout, spread
+//     by queue; a healthy follower suggests itself, a lagging or cut-off one
+//     another member. A follower never answers OFFSET_MOVED: offsets beyond
+//     or below its data are "no new message" (long-polled while it is
+//     healthy) with the leader suggested. Parked pulls are answered at once
+//     when the member stops being healthy and when it closes.
+//   - Read-only requests are served from local replicated state on every
+//     member and may lag the leader by the replication delay (not
+//     linearizable): QUERY_CONSUMER_OFFSET (the leader's unflushed commits
+//     are visible only there), GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
+//     QUERY_MESSAGE, VIEW_MESSAGE_BY_ID. Heartbeats and GET_CONSUMER_LIST
+//     use each member's own client registry (clients heartbeat every member).
 //   - A pull without the subscription flag from a group whose heartbeat has
 //     not reached this node yet is served unfiltered (the clients filter by
 //     tag again) instead of SUBSCRIPTION_NOT_EXIST, which would stall the

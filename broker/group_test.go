@@ -82,7 +82,7 @@ func startGroupHarness(t *testing.T, mutate ...func(*Config)) *groupHarness {
 			cancel()
 		}
 	})
-	g.env = &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16)}
+	g.env = &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16), trans: g.trans}
 	g.env.client = remoting.NewClient(remoting.ClientConfig{})
 	t.Cleanup(func() { g.env.client.Close() })
 	return g

@@ -135,25 +135,37 @@ func (f tagFilter) matchRecord(rec []byte) bool {
 // handlePull serves PULL_MESSAGE and LITE_PULL_MESSAGE. An empty result with
 // SUSPEND set parks the request without holding a worker: it is answered
 // later through Conn.Send by a dispatch wake-up or its timer.
+//
+// Followers serve committed data only (the ConsumeQueue is built by the FSM
+// from committed entries), and never answer OFFSET_MOVED: an offset their
+// data cannot judge (beyond their applied end, below their first message, in
+// a topic or queue they have not applied yet) is answered "no new message"
+// at the same offset and sends the consumer to the leader, which can.
 func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	defer measureSince("pull", time.Now())
+	b.lastPull.Store(time.Now().UnixNano())
 	h, err := decodePullHeader(req)
 	if err != nil {
 		return pullError(remoting.InvalidParameter, err.Error())
 	}
+	leader := b.node.IsLeader()
+	if !b.cfg.SlaveReadEnable && !leader {
+		return pullError(remoting.ServiceNotAvailable, b.notLeaderRemark())
+	}
+	d := b.steer.decide(h.Topic, h.QueueID)
 	tc, ok := b.meta.Topic(h.Topic)
-	if !ok {
+	switch {
+	case !ok && !leader:
+		return pullNotHere(h, d.authority, "topic "+h.Topic+" is not known to this follower yet")
+	case !ok:
 		return pullError(remoting.TopicNotExist, fmt.Sprintf("topic %s does not exist", h.Topic))
-	}
-	if tc.Perm&PermRead == 0 {
+	case tc.Perm&PermRead == 0:
 		return pullError(remoting.NoPermission, fmt.Sprintf("topic %s is not readable", h.Topic))
-	}
-	if h.QueueID < 0 || h.QueueID >= tc.QueueCount() {
+	case (h.QueueID < 0 || h.QueueID >= tc.QueueCount()) && !leader && h.QueueID >= 0:
+		return pullNotHere(h, d.authority, fmt.Sprintf("queueId %d is not known to this follower yet", h.QueueID))
+	case h.QueueID < 0 || h.QueueID >= tc.QueueCount():
 		return pullError(remoting.InvalidParameter,
 			fmt.Sprintf("queueId %d out of range: topic %s has %d queues", h.QueueID, h.Topic, tc.QueueCount()))
-	}
-	if !b.cfg.SlaveReadEnable && !b.node.IsLeader() {
-		return pullError(remoting.ServiceNotAvailable, b.notLeaderRemark())
 	}
 	var filter tagFilter
 	if h.SysFlag&pullFlagSubscription != 0 {
@@ -168,22 +180,35 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 		// the client filters again by tag. Cheaper than a 3 s client stall.
 		filter = tagFilter{all: true}
 	}
-	if h.SysFlag&pullFlagCommitOffset != 0 && h.CommitOffset >= 0 && b.node.IsLeader() {
+	// The piggybacked commit goes to the leader's offset table, which
+	// replicates it through Raft. Clients clear the flag for pulls from
+	// brokerId != 0 and commit to brokerId 0 every 5 s anyway, so a follower
+	// ignores it: no local-only state, and a lost commit costs at most a
+	// redelivery.
+	if h.SysFlag&pullFlagCommitOffset != 0 && h.CommitOffset >= 0 && leader {
 		b.offsets.commit(h.Group, h.Topic, h.QueueID, h.CommitOffset)
 	}
 	suspend := h.SysFlag&pullFlagSuspend != 0
-	resp, empty := b.pullOnce(h, filter)
+	resp, empty := b.pullOnce(h, filter, d)
 	if resp.Code == remoting.PullOffsetMoved {
 		// Rare and costly for the client (a 10 s pause on the queue): worth a line.
 		b.log.Info("pull offset moved", "group", h.Group, "topic", h.Topic, "queue", h.QueueID,
 			"requested", h.QueueOffset, "next", resp.Ext("nextBeginOffset"), "min", resp.Ext("minOffset"), "max", resp.Ext("maxOffset"))
 	}
-	if !empty || !suspend {
+	if !empty || !suspend || b.steer.closing.Load() {
 		return resp
 	}
 	timeout := h.SuspendTimeout
 	if !b.cfg.LongPollingEnable || timeout <= 0 {
 		timeout = pullNoLongPolling
+	}
+	if !d.serveHere || (!leader && h.QueueOffset > b.node.ConsumeQueue().MaxOffset(h.Topic, h.QueueID)) {
+		// Nothing new will arrive here soon, or this follower is behind
+		// the offset the consumer already reached (normally by a few
+		// entries, which its dispatch covers in milliseconds; if not, it is
+		// catching up and the leader should serve): answer within a
+		// heartbeat timeout, pointing elsewhere (no busy loop either).
+		timeout = min(timeout, b.steer.hb)
 	}
 	if resp.Release != nil {
 		resp.Release()
@@ -203,33 +228,62 @@ func pullError(code int32, remark string) *remoting.Command {
 	return r
 }
 
+// pullNotHere answers a follower's pull for a topic or queue it has not
+// applied yet: no new message at the requested offset, ask the leader.
+func pullNotHere(h pullHeader, authority int64, remark string) *remoting.Command {
+	r := remoting.NewResponse(remoting.PullNotFound, remark)
+	r.SetExt("suggestWhichBrokerId", itoa64(authority))
+	r.SetExt("nextBeginOffset", itoa64(max(h.QueueOffset, 0)))
+	r.SetExt("minOffset", "0")
+	r.SetExt("maxOffset", "0")
+	return r
+}
+
 // pullOnce reads up to h.MaxMsgNums matching messages at h.QueueOffset.
-// empty reports the OFFSET_OVERFLOW_ONE case, the one that may be parked.
-func (b *Broker) pullOnce(h pullHeader, filter tagFilter) (resp *remoting.Command, empty bool) {
+// empty reports an answer without messages that may be parked: the
+// OFFSET_OVERFLOW_ONE case, and on a follower every offset beyond its data.
+func (b *Broker) pullOnce(h pullHeader, filter tagFilter, d steerDecision) (resp *remoting.Command, empty bool) {
 	cq := b.node.ConsumeQueue()
 	minOff := cq.MinOffset(h.Topic, h.QueueID)
 	maxOff := cq.MaxOffset(h.Topic, h.QueueID)
 	req := h.QueueOffset
-	build := func(code int32, next int64, remark string) *remoting.Command {
+	build := func(code int32, next int64, suggest int64, remark string) *remoting.Command {
 		r := remoting.NewResponse(code, remark)
-		r.SetExt("suggestWhichBrokerId", "0")
+		r.SetExt("suggestWhichBrokerId", strconv.FormatInt(suggest, 10))
 		r.SetExt("nextBeginOffset", strconv.FormatInt(next, 10))
 		r.SetExt("minOffset", strconv.FormatInt(minOff, 10))
 		r.SetExt("maxOffset", strconv.FormatInt(maxOff, 10))
 		return r
 	}
+	if !b.node.IsLeader() {
+		// The leader's answer is authoritative for offsets outside this
+		// follower's data; here they only mean "not applied yet".
+		switch {
+		case req > maxOff:
+			// A healthy follower waits for its dispatch (the long poll is
+			// woken by it); whatever is answered without messages sends the
+			// consumer to the leader, or elsewhere when this member lags.
+			to := d.suggest
+			if d.serveHere {
+				to = d.authority
+			}
+			return build(remoting.PullNotFound, req, to, "offset beyond this follower's applied messages"), true
+		case req < minOff:
+			return build(remoting.PullNotFound, req, d.authority, "offset below this follower's first message"), false
+		}
+	}
 	switch {
 	case maxOff == 0:
 		if req != 0 {
-			return build(remoting.PullOffsetMoved, 0, "queue is empty"), false
+			return build(remoting.PullOffsetMoved, 0, d.suggest, "queue is empty"), false
 		}
-		return build(remoting.PullNotFound, 0, "no message in queue"), true
+		return build(remoting.PullNotFound, 0, d.suggest, "no message in queue"), true
 	case req < minOff:
-		return build(remoting.PullOffsetMoved, minOff, "offset too small"), false
+		return build(remoting.PullOffsetMoved, minOff, d.suggest, "offset too small"), false
 	case req == maxOff:
-		return build(remoting.PullNotFound, req, "no new message"), true
+		return build(remoting.PullNotFound, req, d.suggest, "no new message"), true
 	case req > maxOff:
-		return build(remoting.PullOffsetMoved, maxOff, "offset overflow"), false
+		return build(remoting.PullOffsetMoved, maxOff, d.suggest, "offset overflow"), false
 	}
 
 	want := int(h.MaxMsgNums)
@@ -283,11 +337,11 @@ scan:
 		release()
 		if next == req {
 			// Nothing readable although the queue says there is: try again soon.
-			return build(remoting.PullRetryImmediately, req, "no readable message"), false
+			return build(remoting.PullRetryImmediately, req, d.suggest, "no readable message"), false
 		}
-		return build(remoting.PullRetryImmediately, next, "no matched message"), false
+		return build(remoting.PullRetryImmediately, next, d.suggest, "no matched message"), false
 	}
-	r := build(remoting.Success, next, "")
+	r := build(remoting.Success, next, d.suggest, "")
 	r.BodyParts = parts
 	r.Release = release
 	b.stats.getMessages(len(parts))
@@ -335,8 +389,9 @@ func (p *pullHolds) park(hp *heldPull, timeout time.Duration) {
 	set[hp] = struct{}{}
 	hp.timer = time.AfterFunc(timeout, func() { p.resume(key, hp) })
 	p.mu.Unlock()
-	// A message dispatched between the pull and the park must not wait for the timer.
-	if p.b.node.ConsumeQueue().MaxOffset(hp.h.Topic, hp.h.QueueID) > hp.h.QueueOffset {
+	// A message dispatched between the pull and the park must not wait for
+	// the timer, nor a pull that raced with Close.
+	if p.b.node.ConsumeQueue().MaxOffset(hp.h.Topic, hp.h.QueueID) > hp.h.QueueOffset || p.b.steer.closing.Load() {
 		p.resume(key, hp)
 	}
 }
@@ -372,13 +427,35 @@ func (p *pullHolds) resume(key string, hp *heldPull) {
 		if closed {
 			return
 		}
-		resp, _ := p.b.pullOnce(hp.h, hp.filter)
+		resp, _ := p.b.pullOnce(hp.h, hp.filter, p.b.steer.decide(hp.h.Topic, hp.h.QueueID))
 		resp.Opaque = hp.req.Opaque
 		resp.SerializeType = hp.req.SerializeType
 		if err := hp.conn.Send(resp); err != nil {
 			p.b.log.Debug("answering a parked pull failed", "remote", hp.conn.RemoteAddr(), "error", err)
 		}
 	})
+}
+
+// releaseAll answers every parked pull now, with the member's current
+// suggestion: used when this member stops being a good place to wait and
+// when it is closing, so that consumers move on at once instead of waiting
+// out the long poll (or, if the process were gone, their 30 s timeout).
+func (p *pullHolds) releaseAll() {
+	p.mu.Lock()
+	type held struct {
+		key string
+		hp  *heldPull
+	}
+	var all []held
+	for key, set := range p.waiting {
+		for hp := range set {
+			all = append(all, held{key, hp})
+		}
+	}
+	p.mu.Unlock()
+	for _, h := range all {
+		p.resume(h.key, h.hp)
+	}
 }
 
 // close drops every parked pull; their connections are closing anyway.

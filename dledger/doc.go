@@ -35,6 +35,11 @@
 //   - The node runs commitlog retention itself with safe index
 //     min(latest snapshot index, durable dispatch index, commit index), and
 //     drops CQ/IndexFile entries below the log's first position after it.
+//   - raft runs on a thin wrapper of the configured transport that records
+//     every AppendEntries answer (follower last log index, time), because
+//     hashicorp/raft keeps its replication state private; ReadProgress gives
+//     the broker that view plus the node's own commit/applied/contact, for
+//     steering consumers to caught-up followers.
 //
 // Duplicate sends (AppendSends): every member derives a table of the
 // committed records that carry a UNIQ_KEY, keyed by (stored topic,

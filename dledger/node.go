@@ -107,6 +107,8 @@ type Node struct {
 	snaps  raft.SnapshotStore
 	app    *appender
 	subs   *subscribers
+	// progress is fed by the transport wrapper raft runs on (ReadProgress).
+	progress peerTracker
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -237,7 +239,7 @@ func (n *Node) open() error {
 		}
 		n.log.Info("bootstrapped new group", "group", cfg.Group, "peers", FormatPeers(cfg.Peers))
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, n.snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, n.snaps, trackTransport(n.trans, &n.progress)); err != nil {
 		return fmt.Errorf("dledger: start raft: %w", err)
 	}
 	n.app = newAppender(n.ctx, n.raft, cfg.MaxEntryBytes, n.notLeader)
