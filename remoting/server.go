@@ -26,16 +26,38 @@ type ServerConfig struct {
 	IdleTimeout  time.Duration // default 120 s: close connections with no inbound bytes for that long
 	Logger       hclog.Logger
 	Version      int32 // stamped on responses, default 401
-	// MaxConns, when > 0, closes connections accepted beyond this many.
+	// FrameTimeout bounds the time from a frame's first byte to its last
+	// (default DefaultFrameTimeout, < 0 = none). The idle timeout moves with
+	// every byte; this one does not, so a peer trickling bytes is dropped.
+	FrameTimeout time.Duration
+	// MaxConns closes connections accepted beyond this many open ones
+	// (default DefaultMaxConns, < 0 = unlimited).
 	MaxConns int
-	// MaxInflightPerConn, when > 0, answers SystemBusy to a connection that has
-	// this many requests queued or running, so one peer cannot fill the pools.
-	MaxInflightPerConn int
+	// MaxInflightPerConn and MaxInflightBytesPerConn bound the requests of one
+	// connection that are queued or running, by count and by body bytes
+	// (defaults DefaultMaxInflightPerConn and DefaultMaxInflightBytesPerConn,
+	// < 0 = unlimited). A request beyond either is answered SystemBusy at once
+	// rather than by no longer reading the connection: the peer learns why
+	// (Java producers retry "[REJECTREQUEST]" elsewhere), responses to the
+	// server's own calls on that connection keep flowing, and what the refused
+	// frame cost is already bounded by MaxFrameSize.
+	MaxInflightPerConn      int
+	MaxInflightBytesPerConn int64
 	// MaxQueuedBytesPerConn bounds the response bytes waiting for a peer that
 	// does not read (default DefaultMaxQueuedBytes); beyond it the connection is
 	// closed, so handlers never block on a slow peer and memory stays bounded.
 	MaxQueuedBytesPerConn int
 }
+
+// Resource defaults of ServerConfig. Each open connection costs two goroutines
+// and a 16 KiB read buffer; 4096 of them stay well under 1 GiB even when every
+// one is mid-frame. 1024 requests or 128 MiB in flight per connection is far
+// beyond what one client's async sends need within a request timeout.
+const (
+	DefaultMaxConns                = 4096
+	DefaultMaxInflightPerConn      = 1024
+	DefaultMaxInflightBytesPerConn = 128 << 20
+)
 
 // DefaultPool is the name of the pool used when Handle is given pool "".
 const DefaultPool = "default"
@@ -52,6 +74,8 @@ type Server struct {
 	cfg     ServerConfig
 	logger  hclog.Logger
 	metrics serverMetrics
+
+	refusedLog *LogLimiter // connections refused over MaxConns
 
 	mu        sync.RWMutex
 	routes    map[int32]*route
@@ -97,16 +121,17 @@ type job struct {
 // serverMetrics holds the metric keys, built once per server so reporting a
 // request allocates nothing.
 type serverMetrics struct {
-	requests, busy, panics, handle, sendErrors []string
+	requests, busy, panics, handle, sendErrors, refusedConns []string
 }
 
 func newServerMetrics() serverMetrics {
 	return serverMetrics{
-		requests:   []string{"remoting", "server", "requests"},
-		busy:       []string{"remoting", "server", "busy"},
-		panics:     []string{"remoting", "server", "panics"},
-		handle:     []string{"remoting", "server", "handle"},
-		sendErrors: []string{"remoting", "server", "send_errors"},
+		requests:     []string{"remoting", "server", "requests"},
+		busy:         []string{"remoting", "server", "busy"},
+		panics:       []string{"remoting", "server", "panics"},
+		handle:       []string{"remoting", "server", "handle"},
+		sendErrors:   []string{"remoting", "server", "send_errors"},
+		refusedConns: []string{"remoting", "server", "refused_conns"},
 	}
 }
 
@@ -124,22 +149,27 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.MaxQueuedBytesPerConn <= 0 {
 		cfg.MaxQueuedBytesPerConn = DefaultMaxQueuedBytes
 	}
+	cfg.FrameTimeout = defaultOrOff(cfg.FrameTimeout, DefaultFrameTimeout)
+	cfg.MaxConns = defaultOrOff(cfg.MaxConns, DefaultMaxConns)
+	cfg.MaxInflightPerConn = defaultOrOff(cfg.MaxInflightPerConn, DefaultMaxInflightPerConn)
+	cfg.MaxInflightBytesPerConn = defaultOrOff(cfg.MaxInflightBytesPerConn, DefaultMaxInflightBytesPerConn)
 	logger := cfg.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		logger:    logger,
-		metrics:   newServerMetrics(),
-		routes:    make(map[int32]*route),
-		pools:     make(map[string]*pool),
-		conns:     make(map[uint64]*Conn),
-		ctx:       ctx,
-		cancel:    cancel,
-		serveDone: make(chan struct{}),
-		stopPools: make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		metrics:    newServerMetrics(),
+		refusedLog: NewLogLimiter(10 * time.Second),
+		routes:     make(map[int32]*route),
+		pools:      make(map[string]*pool),
+		conns:      make(map[uint64]*Conn),
+		ctx:        ctx,
+		cancel:     cancel,
+		serveDone:  make(chan struct{}),
+		stopPools:  make(chan struct{}),
 	}
 	s.AddPool(DefaultPool, defaultPoolWorkers(), defaultPoolQueue)
 	s.fallback = &route{
@@ -148,6 +178,18 @@ func NewServer(cfg ServerConfig) *Server {
 		labels:  []metrics.Label{{Name: "code", Value: "other"}},
 	}
 	return s
+}
+
+// defaultOrOff maps a limit's zero value to its default and a negative one to
+// 0, which the server reads as "no limit".
+func defaultOrOff[T int | int64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func unsupported(_ context.Context, _ *Conn, req *Command) *Command {
@@ -282,7 +324,11 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
 		s.lnMu.Unlock()
-		s.logger.Warn("too many connections, closing a new one", "remote", nc.RemoteAddr(), "max", s.cfg.MaxConns)
+		metrics.IncrCounter(s.metrics.refusedConns, 1)
+		if ok, suppressed := s.refusedLog.Allow(); ok {
+			s.logger.Warn("too many connections, closing a new one", "remote", nc.RemoteAddr(),
+				"max", s.cfg.MaxConns, "refused_since_last_log", suppressed)
+		}
 		nc.Close()
 		return
 	}
@@ -299,6 +345,7 @@ func (s *Server) accept(nc net.Conn) {
 		maxFrame:  s.cfg.MaxFrameSize,
 		maxQueued: s.cfg.MaxQueuedBytesPerConn,
 		idle:      s.cfg.IdleTimeout,
+		frameTTL:  s.cfg.FrameTimeout,
 		version:   s.cfg.Version,
 		dispatch: func(c *Conn, req *Command) {
 			<-ready
@@ -349,9 +396,17 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	}
 	s.mu.RUnlock()
 	metrics.IncrCounterWithLabels(s.metrics.requests, 1, r.labels)
-	if n := c.inflight.Add(1); s.cfg.MaxInflightPerConn > 0 && int(n) > s.cfg.MaxInflightPerConn {
-		c.inflight.Add(-1)
+	size := int64(len(req.Body))
+	n, bytes := c.inflight.Add(1), c.inflightBytes.Add(size)
+	switch {
+	case s.cfg.MaxInflightPerConn > 0 && int(n) > s.cfg.MaxInflightPerConn:
+		c.doneInflight(size)
 		s.busy(c, req, r, "connection has too many requests in flight")
+		return
+	case s.cfg.MaxInflightBytesPerConn > 0 && bytes > s.cfg.MaxInflightBytesPerConn && n > 1:
+		// n > 1: a lone request is never refused for its size, MaxFrameSize rules that.
+		c.doneInflight(size)
+		s.busy(c, req, r, "connection has too many request bytes in flight")
 		return
 	}
 	s.inflight.Add(1)
@@ -359,7 +414,7 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	case r.pool.jobs <- job{conn: c, req: req, route: r}:
 	default:
 		s.inflight.Done()
-		c.inflight.Add(-1)
+		c.doneInflight(size)
 		s.busy(c, req, r, "pool full")
 	}
 }
@@ -389,7 +444,7 @@ func (s *Server) work(p *pool) {
 
 func (s *Server) run(j job) {
 	defer s.inflight.Done()
-	defer j.conn.inflight.Add(-1)
+	defer j.conn.doneInflight(int64(len(j.req.Body)))
 	start := time.Now()
 	resp := s.call(j)
 	metrics.MeasureSinceWithLabels(s.metrics.handle, start, j.route.labels)
