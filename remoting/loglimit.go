@@ -18,9 +18,13 @@ type LogLimiter struct {
 	suppressed int
 }
 
-// NewLogLimiter returns a limiter allowing one event per interval.
-func NewLogLimiter(interval time.Duration) *LogLimiter {
-	return &LogLimiter{interval: interval, now: time.Now}
+// NewLogLimiter returns a limiter allowing one event per interval, reading
+// the time from clock (nil = time.Now; tests pass their own).
+func NewLogLimiter(interval time.Duration, clock func() time.Time) *LogLimiter {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &LogLimiter{interval: interval, now: clock}
 }
 
 // Allow reports whether this event should be logged, and if so how many

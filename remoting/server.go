@@ -43,6 +43,12 @@ type ServerConfig struct {
 	// frame cost is already bounded by MaxFrameSize.
 	MaxInflightPerConn      int
 	MaxInflightBytesPerConn int64
+	// Authenticate, when set, sees every request before anything else does
+	// (no handler, pool or in-flight slot is involved): a non-nil result is
+	// sent as the response instead (oneway requests get none) and the
+	// request goes no further, so a refused request changes nothing. It runs
+	// on the connection's reader goroutine and must not block.
+	Authenticate func(c *Conn, req *Command) *Command
 	// MaxQueuedBytesPerConn bounds the response bytes waiting for a peer that
 	// does not read (default DefaultMaxQueuedBytes); beyond it the connection is
 	// closed, so handlers never block on a slow peer and memory stays bounded.
@@ -121,7 +127,7 @@ type job struct {
 // serverMetrics holds the metric keys, built once per server so reporting a
 // request allocates nothing.
 type serverMetrics struct {
-	requests, busy, panics, handle, sendErrors, refusedConns []string
+	requests, busy, panics, handle, sendErrors, refusedConns, refused []string
 }
 
 func newServerMetrics() serverMetrics {
@@ -132,6 +138,7 @@ func newServerMetrics() serverMetrics {
 		handle:       []string{"remoting", "server", "handle"},
 		sendErrors:   []string{"remoting", "server", "send_errors"},
 		refusedConns: []string{"remoting", "server", "refused_conns"},
+		refused:      []string{"remoting", "server", "refused"},
 	}
 }
 
@@ -162,7 +169,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg:        cfg,
 		logger:     logger,
 		metrics:    newServerMetrics(),
-		refusedLog: NewLogLimiter(10 * time.Second),
+		refusedLog: NewLogLimiter(10*time.Second, nil),
 		routes:     make(map[int32]*route),
 		pools:      make(map[string]*pool),
 		conns:      make(map[uint64]*Conn),
@@ -396,6 +403,15 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	}
 	s.mu.RUnlock()
 	metrics.IncrCounterWithLabels(s.metrics.requests, 1, r.labels)
+	if s.cfg.Authenticate != nil {
+		if resp := s.cfg.Authenticate(c, req); resp != nil {
+			metrics.IncrCounterWithLabels(s.metrics.refused, 1, r.labels)
+			if !req.IsOneway() {
+				s.respond(c, req, resp)
+			}
+			return
+		}
+	}
 	size := int64(len(req.Body))
 	n, bytes := c.inflight.Add(1), c.inflightBytes.Add(size)
 	switch {

@@ -1042,9 +1042,8 @@ func TestServerResourceLimitDefaults(t *testing.T) {
 }
 
 func TestLogLimiter(t *testing.T) {
-	l := NewLogLimiter(time.Minute)
 	now := time.Unix(1000, 0)
-	l.now = func() time.Time { return now }
+	l := NewLogLimiter(time.Minute, func() time.Time { return now })
 	if ok, _ := l.Allow(); !ok {
 		t.Fatal("first event held back")
 	}
@@ -1056,5 +1055,36 @@ func TestLogLimiter(t *testing.T) {
 	now = now.Add(time.Minute)
 	if ok, n := l.Allow(); !ok || n != 5 {
 		t.Fatalf("after the interval: ok %v, suppressed %d; want true, 5", ok, n)
+	}
+}
+
+func TestServerAuthenticateRunsBeforeHandlers(t *testing.T) {
+	var handled atomic.Int32
+	refuse := func(_ *Conn, req *Command) *Command {
+		if req.Ext("ok") == "1" {
+			return nil
+		}
+		return NewResponse(NoPermission, "go away")
+	}
+	_, addr := startServer(t, ServerConfig{Authenticate: refuse, MaxInflightPerConn: 1}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(ctx context.Context, c *Conn, req *Command) *Command {
+			handled.Add(1)
+			return echo(ctx, c, req)
+		})
+	})
+	rc := dialRaw(t, addr)
+	oneway := &Command{Code: HeartBeat, Opaque: 1}
+	oneway.MarkOneway()
+	rc.send(oneway) // refused and, being oneway, unanswered
+	rc.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := rc.read(); resp.Opaque != 2 || resp.Code != NoPermission || resp.Remark != "go away" || !resp.IsResponse() {
+		t.Fatalf("refused request: %+v", resp)
+	}
+	rc.send(&Command{Code: HeartBeat, Opaque: 3, ExtFields: map[string]string{"ok": "1"}})
+	if resp := rc.read(); resp.Opaque != 3 || resp.Code != Success {
+		t.Fatalf("allowed request (refusals must hold no in-flight slot): %+v", resp)
+	}
+	if handled.Load() != 1 {
+		t.Fatalf("handler ran %d times, want once", handled.Load())
 	}
 }
