@@ -1,0 +1,131 @@
+package acl
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/raftmq/raftmq/remoting"
+)
+
+// Refusal is why a request was not allowed. Its text is safe to send to the
+// client and to log: it names the accessKey, never a secret.
+type Refusal struct {
+	AccessKey string
+	Code      int32 // the request code
+	Reason    string
+}
+
+func (r *Refusal) Error() string { return "acl: " + r.Reason }
+
+// Authorizer authenticates requests against the current accounts and checks
+// their permissions.
+type Authorizer struct {
+	accounts func() *Accounts
+	rules    map[int32]rule
+	logger   hclog.Logger
+	logLimit *remoting.LogLimiter
+}
+
+// RefusalLogInterval is how often at most an Authorizer logs a refusal.
+const RefusalLogInterval = 10 * time.Second
+
+// NewAuthorizer returns an authorizer reading the accounts in force from
+// accounts on every request (Store.Accounts), logging refusals to logger.
+func NewAuthorizer(accounts func() *Accounts, logger hclog.Logger) *Authorizer {
+	return newAuthorizer(accounts, logger, nil)
+}
+
+// newAuthorizer takes the refusal log's clock (nil = time.Now) for tests.
+func newAuthorizer(accounts func() *Accounts, logger hclog.Logger, clock func() time.Time) *Authorizer {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Authorizer{
+		accounts: accounts,
+		rules:    rules(),
+		logger:   logger,
+		logLimit: remoting.NewLogLimiter(RefusalLogInterval, clock),
+	}
+}
+
+// Check authenticates req, sent from remoteAddr, and authorizes it: nil if
+// allowed, else a *Refusal. It reads req and never changes it.
+func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
+	ak := req.Ext(FieldAccessKey)
+	refuse := func(format string, args ...any) error {
+		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf(format, args...)}
+	}
+	if ak == "" {
+		return refuse("request %s is not signed: no AccessKey", remoting.CodeName(req.Code))
+	}
+	acc, ok := a.accounts().Lookup(ak)
+	if !ok {
+		return refuse("no account for accessKey %q", ak)
+	}
+	if !acc.Remote.Match(remoteAddr) {
+		return refuse("accessKey %q may not be used from %s", ak, hostOf(remoteAddr))
+	}
+	if !Verify(req.ExtFields, req.Body, acc.SecretKey) {
+		return refuse("signature check failed for accessKey %q", ak)
+	}
+	r, known := a.rules[req.Code]
+	if !known {
+		r = adminOnly
+	}
+	if r.admin && !acc.Admin {
+		return refuse("request %s needs an admin account; accessKey %q is not one", remoting.CodeName(req.Code), ak)
+	}
+	if r.needs == nil {
+		return nil
+	}
+	needs, err := r.needs(req)
+	if err != nil {
+		return refuse("cannot read the resources of %s: %v", remoting.CodeName(req.Code), err)
+	}
+	if acc.Admin && acc.TopicPerms == nil && acc.GroupPerms == nil {
+		return nil // an admin without resource lists may use every resource (as RocketMQ)
+	}
+	for _, n := range needs {
+		if !acc.owns(n) {
+			return refuse("accessKey %q has no %s permission on %s %q", ak, n.perm, n.kind, n.name)
+		}
+	}
+	return nil
+}
+
+// owns reports whether the account's permission on n's resource grants n.
+func (acc *Account) owns(n need) bool {
+	perms, def := acc.TopicPerms, acc.DefaultTopicPerm
+	if n.kind == kindGroup {
+		perms, def = acc.GroupPerms, acc.DefaultGroupPerm
+	}
+	if p, ok := perms[n.name]; ok {
+		return p.grants(n.perm)
+	}
+	return def.grants(n.perm)
+}
+
+// Authenticate is the remoting.ServerConfig.Authenticate hook: nil lets the
+// request through, otherwise the NO_PERMISSION response to send instead.
+// Refusals are logged at most once per RefusalLogInterval.
+func (a *Authorizer) Authenticate(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	err := a.Check(c.RemoteAddr(), req)
+	if err == nil {
+		return nil
+	}
+	if ok, suppressed := a.logLimit.Allow(); ok {
+		a.logger.Warn("request refused", "remote", c.RemoteAddr(), "code", req.Code,
+			"reason", err.Error(), "refused_since_last_log", suppressed)
+	}
+	return remoting.NewResponse(remoting.NoPermission, err.Error())
+}
+
+func hostOf(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().String()
+	}
+	return addr
+}
