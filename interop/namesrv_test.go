@@ -146,12 +146,19 @@ type fakeBroker struct {
 
 func startFakeBroker(t *testing.T) *fakeBroker {
 	t.Helper()
+	return startFakeBrokerWith(t, remoting.ServerConfig{})
+}
+
+// startFakeBrokerWith is startFakeBroker with a server configuration (e.g. an
+// Authenticate hook).
+func startFakeBrokerWith(t *testing.T, cfg remoting.ServerConfig) *fakeBroker {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fb := &fakeBroker{addr: ln.Addr().String()}
-	srv := remoting.NewServer(remoting.ServerConfig{})
+	srv := remoting.NewServer(cfg)
 	ok := func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		return remoting.NewResponse(remoting.Success, "")
 	}
@@ -192,14 +199,14 @@ func (fb *fakeBroker) sends() int {
 
 // sendOnce sends one message with a fresh official producer (fresh, so it reads
 // the route now rather than from a 30 s cache) and returns the error.
-func sendOnce(t *testing.T, nsAddr, topic string) (*primitive.SendResult, error) {
+func sendOnce(t *testing.T, nsAddr, topic string, opts ...producer.Option) (*primitive.SendResult, error) {
 	t.Helper()
-	p, err := producer.NewDefaultProducer(
+	p, err := producer.NewDefaultProducer(append([]producer.Option{
 		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{nsAddr})),
 		producer.WithGroupName("interop-fencing"),
 		producer.WithRetry(0),
 		producer.WithSendMsgTimeout(5*time.Second),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

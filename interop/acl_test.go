@@ -1,0 +1,109 @@
+package interop
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/namesrv"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+const interopACL = `
+accounts:
+  - accessKey: interopProducer
+    secretKey: interop-secret-1
+    defaultTopicPerm: DENY
+    topicPerms: [InteropACLTopic=PUB]
+`
+
+// TestACLVerifiesTheOfficialClientsSignatures sends through the official Go
+// producer with primitive.Credentials (its ACL interceptor signs every
+// request) to a broker stand-in whose remoting server runs acl's hook: the
+// right credentials pass (with and without a SecurityToken, which that
+// client sends but does not sign), a wrong secret or a topic without PUB is
+// refused with NO_PERMISSION and reaches no handler.
+func TestACLVerifiesTheOfficialClientsSignatures(t *testing.T) {
+	accounts, err := acl.ParseAccounts([]byte(interopACL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := acl.NewAuthorizer(func() *acl.Accounts { return accounts }, nil)
+	var (
+		mu   sync.Mutex
+		seen []*remoting.Command
+	)
+	hook := func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		mu.Lock()
+		seen = append(seen, req)
+		mu.Unlock()
+		return authz.Authenticate(c, req)
+	}
+	fb := startFakeBrokerWith(t, remoting.ServerConfig{Authenticate: hook})
+
+	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	cli := remoting.NewClient(remoting.ClientConfig{})
+	defer cli.Close()
+	const topic, deniedTopic = "InteropACLTopic", "InteropACLOther"
+	if r := registerBroker(t, cli, srv.Addr(), fb.addr, 0, 1, topicTable(4, topic, deniedTopic)); r.Code != remoting.Success {
+		t.Fatalf("register: %d %s", r.Code, r.Remark)
+	}
+
+	good := primitive.Credentials{AccessKey: "interopProducer", SecretKey: "interop-secret-1"}
+	withToken := good
+	withToken.SecurityToken = "session-token"
+	for _, creds := range []primitive.Credentials{good, withToken} {
+		if _, err := sendOnce(t, srv.Addr(), topic, producer.WithCredentials(creds)); err != nil {
+			t.Fatalf("signed send (token %q) refused: %v", creds.SecurityToken, err)
+		}
+	}
+	if fb.sends() != 2 {
+		t.Fatalf("%d sends stored, want 2", fb.sends())
+	}
+	mu.Lock()
+	for _, req := range seen {
+		if req.Code == remoting.SendMessage && (req.Ext(acl.FieldAccessKey) != good.AccessKey || req.Ext(acl.FieldSignature) == "") {
+			t.Fatalf("send reached the broker unsigned: %v", req.ExtFields)
+		}
+	}
+	mu.Unlock()
+
+	refusals := []struct {
+		name   string
+		topic  string
+		creds  primitive.Credentials
+		remark string
+	}{
+		{"wrong secret", topic, primitive.Credentials{AccessKey: good.AccessKey, SecretKey: "interop-secret-2"}, "signature check failed"},
+		{"unknown account", topic, primitive.Credentials{AccessKey: "stranger", SecretKey: "interop-secret-1"}, "no account"},
+		{"no PUB on topic", deniedTopic, good, "no PUB permission"},
+	}
+	for _, r := range refusals {
+		_, err := sendOnce(t, srv.Addr(), r.topic, producer.WithCredentials(r.creds))
+		if err == nil || !strings.Contains(err.Error(), r.remark) {
+			t.Fatalf("%s: err = %v, want a refusal saying %q", r.name, err, r.remark)
+		}
+	}
+	if _, err := sendOnce(t, srv.Addr(), topic); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Fatalf("unsigned send: %v", err)
+	}
+	if fb.sends() != 2 {
+		t.Fatalf("a refused send was stored: %d sends", fb.sends())
+	}
+}
