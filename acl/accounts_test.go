@@ -149,3 +149,14 @@ func permsOf(ms ...map[string]Perm) []Perm {
 	}
 	return out
 }
+
+func TestShippedExampleParses(t *testing.T) {
+	data, err := os.ReadFile("../conf/plain_acl.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustParse(t, string(data))
+	if a.Len() != 2 || len(a.Warnings) != 0 {
+		t.Fatalf("%d accounts, warnings %v", a.Len(), a.Warnings)
+	}
+}

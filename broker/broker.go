@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/broker/lockmgr"
 	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/commitlog"
@@ -108,6 +109,12 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	if err := os.MkdirAll(cfg.StorePathRootDir, 0o755); err != nil {
 		return nil, fmt.Errorf("storePathRootDir: %w", err)
 	}
+	var accounts *acl.Store // loaded before anything listens: ACL on means no request goes unchecked
+	if cfg.ACLEnable {
+		if accounts, err = acl.NewStore(cfg.ACLFile, logger.Named("acl")); err != nil {
+			return nil, fmt.Errorf("aclFile: %w", err)
+		}
+	}
 	ln := opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
@@ -184,7 +191,13 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		b.namesrv = remoting.NewClient(remoting.ClientConfig{Logger: logger.Named("namesrv-client")})
 	}
 
-	b.srv = remoting.NewServer(remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")})
+	srvCfg := remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")}
+	if accounts != nil {
+		srvCfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl")).Authenticate
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); accounts.Run(b.ctx, acl.DefaultReloadInterval) }()
+	}
+	b.srv = remoting.NewServer(srvCfg)
 	b.registerHandlers()
 	b.srv.OnClose(b.onConnClose)
 

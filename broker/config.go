@@ -62,6 +62,8 @@ type Config struct {
 	TransactionCheckMax      int           // transactionCheckMax: checks before a half is discarded
 	DuplicateWindow          time.Duration // raftmq duplicateWindowSeconds: sends deduplicated by UNIQ_KEY; 0 = off
 	DuplicateMaxEntries      int           // raftmq duplicateMaxEntries: keys remembered, oldest evicted first
+	ACLEnable                bool          // aclEnable: authenticate and authorize every request (ACL 1.0)
+	ACLFile                  string        // raftmq aclFile: the plain_acl.yml (RocketMQ: $ROCKETMQ_HOME/conf/plain_acl.yml)
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -246,6 +248,8 @@ var configKeys = map[string]configKey{
 	"maxFrameSize":                   intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
 	"duplicateWindowSeconds":         durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
 	"duplicateMaxEntries":            intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
+	"aclEnable":                      boolKey(func(c *Config) *bool { return &c.ACLEnable }),
+	"aclFile":                        stringKey(false, func(c *Config) *string { return &c.ACLFile }),
 	"brokerRole":                     ignoredKey, // master/slave replication: Raft decides roles
 	"haListenPort":                   ignoredKey,
 	"brokerPermission":               ignoredKey,
@@ -425,6 +429,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("messageDelayLevel: %w", err)
+	}
+	if c.ACLEnable && c.ACLFile == "" {
+		return errors.New("aclEnable=true needs aclFile (the plain_acl.yml path)")
 	}
 	if !strings.Contains(c.DLegerPeers, c.DLegerSelfID+"-") {
 		return fmt.Errorf("dLegerSelfId %q is not among dLegerPeers %q", c.DLegerSelfID, c.DLegerPeers)

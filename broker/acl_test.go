@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/remoting"
+)
+
+const brokerTestACL = `
+accounts:
+  - accessKey: appUser1
+    secretKey: app-secret-1
+    defaultTopicPerm: DENY
+    topicPerms: [Orders=PUB|SUB]
+  - accessKey: opsAdmin
+    secretKey: ops-secret-1
+    admin: true
+`
+
+func aclEnv(t *testing.T) *testEnv {
+	path := filepath.Join(t.TempDir(), "plain_acl.yml")
+	if err := os.WriteFile(path, []byte(brokerTestACL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startEnv(t, func(c *Config) {
+		c.ACLEnable, c.ACLFile = true, path
+		c.MaxMessageSize = 1024
+	})
+}
+
+// signedCall signs ext and body as the official clients do and calls the broker.
+func (e *testEnv) signedCall(ak, sk string, code int32, ext map[string]string, body []byte) *remoting.Command {
+	e.t.Helper()
+	acl.SignRequest(ext, body, acl.Credentials{AccessKey: ak, SecretKey: acl.Secret(sk)})
+	return e.call(code, ext, body)
+}
+
+func TestACLEnableRefusesUnsignedAndUnpermittedRequestsBeforeAnySideEffect(t *testing.T) {
+	e := aclEnv(t)
+	create := func() map[string]string {
+		return map[string]string{"topic": "Orders", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}
+	}
+	if r := e.signedCall("appUser1", "app-secret-1", remoting.UpdateAndCreateTopic, create(), nil); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, "admin") {
+		t.Fatalf("topic creation by a user: %d %q", r.Code, r.Remark)
+	}
+	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, create(), nil); r.Code != remoting.Success {
+		t.Fatalf("topic creation by the admin: %d %q", r.Code, r.Remark)
+	}
+	before := e.b.node.CommitLog().WriteEnd()
+	refused := []struct {
+		name string
+		resp *remoting.Command
+	}{
+		{"unsigned", e.call(remoting.SendMessage, sendExt("Orders", 0, nil), []byte("x"))},
+		{"wrong secret", e.signedCall("appUser1", "app-secret-2", remoting.SendMessage, sendExt("Orders", 0, nil), []byte("x"))},
+		{"no PUB", e.signedCall("appUser1", "app-secret-1", remoting.SendMessage, sendExt("Other", 0, nil), []byte("x"))},
+		{"delete topic", e.signedCall("appUser1", "app-secret-1", remoting.DeleteTopicInBroker, map[string]string{"topic": "Orders"}, nil)},
+	}
+	for _, r := range refused {
+		if r.resp.Code != remoting.NoPermission || r.resp.Remark == "" {
+			t.Errorf("%s: %d %q, want NO_PERMISSION with a remark", r.name, r.resp.Code, r.resp.Remark)
+		}
+	}
+	if after := e.b.node.CommitLog().WriteEnd(); after != before {
+		t.Fatalf("refused requests wrote %d bytes", after-before)
+	}
+	if _, ok := e.b.meta.Topic("Other"); ok {
+		t.Fatal("a refused send auto-created its topic")
+	}
+	if _, ok := e.b.meta.Topic("Orders"); !ok {
+		t.Fatal("a refused DELETE_TOPIC deleted the topic")
+	}
+	if r := e.signedCall("appUser1", "app-secret-1", remoting.SendMessage, sendExt("Orders", 0, nil), []byte("x")); r.Code != remoting.Success {
+		t.Fatalf("signed send: %d %q", r.Code, r.Remark)
+	}
+}
+
+func TestACLEnableNeedsALoadableFile(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NamesrvAddrs = []string{"127.0.0.1:1"}
+	cfg.ACLEnable = true
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("aclEnable without aclFile accepted")
+	}
+	cfg.ACLFile = filepath.Join(t.TempDir(), "missing.yml")
+	cfg.StorePathRootDir = t.TempDir()
+	if b, err := Start(cfg, Options{}); err == nil {
+		b.Close(t.Context())
+		t.Fatal("broker started with an unreadable ACL file")
+	}
+}
+
+func TestBatchOverMaxMessageSizeIsIllegalAndNotStored(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.MaxMessageSize = 1024 })
+	e.createTopic("T", 1)
+	body, err := message.EncodeBatch(make([]message.Message, 60)) // 60 × 22 bytes > 1024
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.b.node.CommitLog().WriteEnd()
+	ext := map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "0", "f": "0", "g": "0", "h": "0", "m": "true"}
+	if r := e.call(remoting.SendBatchMessage, ext, body); r.Code != remoting.MessageIllegal || !strings.Contains(r.Remark, "too large") {
+		t.Fatalf("over-size batch: %d %q, want MESSAGE_ILLEGAL (13)", r.Code, r.Remark)
+	}
+	if after := e.b.node.CommitLog().WriteEnd(); after != before {
+		t.Fatalf("refused batch wrote %d bytes", after-before)
+	}
+}
