@@ -205,7 +205,7 @@ func sendOnce(t *testing.T, nsAddr, topic string, opts ...producer.Option) (*pri
 		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{nsAddr})),
 		producer.WithGroupName("interop-fencing"),
 		producer.WithRetry(0),
-		producer.WithSendMsgTimeout(5*time.Second),
+		producer.WithSendMsgTimeout(5 * time.Second),
 	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
