@@ -4,7 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
+
+	"github.com/raftmq/raftmq/remoting"
 )
 
 // Ext field names of ACL 1.0, as the official clients spell them.
@@ -101,3 +106,34 @@ func (Secret) GoString() string { return `"` + secretMask + `"` }
 
 // MarshalText returns a mask, so JSON or YAML dumps of a config hide it too.
 func (Secret) MarshalText() ([]byte, error) { return []byte(secretMask), nil }
+
+// Signer returns a remoting.ClientConfig.Sign function signing every request
+// with c, as the official clients' ACL hooks do.
+func Signer(c Credentials) func(*remoting.Command) {
+	return func(req *remoting.Command) {
+		if req.ExtFields == nil {
+			req.ExtFields = make(map[string]string)
+		}
+		body := req.Body
+		if len(req.BodyParts) > 0 {
+			body = append(append([]byte(nil), req.Body...), slices.Concat(req.BodyParts...)...)
+		}
+		SignRequest(req.ExtFields, body, c)
+	}
+}
+
+// ParseCredentials parses RocketMQ's innerClientAuthenticationCredentials
+// value, {"accessKey":"…","secretKey":"…"}. Errors never quote the secret.
+func ParseCredentials(s string) (Credentials, error) {
+	var v struct {
+		AccessKey string `json:"accessKey"`
+		SecretKey string `json:"secretKey"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return Credentials{}, errors.New(`acl: credentials: want {"accessKey":"…","secretKey":"…"}`)
+	}
+	if len(v.AccessKey) < minKeyLen || len(v.SecretKey) < minKeyLen {
+		return Credentials{}, fmt.Errorf("acl: credentials: accessKey and secretKey need at least %d characters", minKeyLen)
+	}
+	return Credentials{AccessKey: v.AccessKey, SecretKey: Secret(v.SecretKey)}, nil
+}

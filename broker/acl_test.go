@@ -1,13 +1,17 @@
 package broker
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 )
 
@@ -109,5 +113,66 @@ func TestBatchOverMaxMessageSizeIsIllegalAndNotStored(t *testing.T) {
 	}
 	if after := e.b.node.CommitLog().WriteEnd(); after != before {
 		t.Fatalf("refused batch wrote %d bytes", after-before)
+	}
+}
+
+func TestInnerClientCredentialsSignRegistrationWithAnACLNamesrv(t *testing.T) {
+	accounts, err := acl.ParseAccounts([]byte(brokerTestACL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t).Named("acl-ns"),
+		Authenticate: acl.NewAuthorizer(func() *acl.Accounts { return accounts }, nil).Authenticate})
+	if err := ns.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(context.Background()) })
+	creds, err := acl.ParseCredentials(`{"accessKey":"opsAdmin","secretKey":"ops-secret-1"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t, func(c *Config) { c.NamesrvAddrs, c.InnerClientCredentials = []string{ns.Addr()}, creds })
+
+	admin := remoting.NewClient(remoting.ClientConfig{Sign: acl.Signer(creds)})
+	defer admin.Close()
+	registered := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := admin.Invoke(ctx, ns.Addr(), remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
+		return err == nil && r.Code == remoting.Success && strings.Contains(string(r.Body), e.b.Addr())
+	}
+	waitFor(t, "the broker's signed registration", 20*time.Second, registered)
+
+	// A stranger's unsigned registration (the route hijack of issue 15) is refused.
+	hijack := remoting.NewRequest(remoting.RegisterBroker, map[string]string{"brokerName": "broker-a", "brokerAddr": "10.6.6.6:10911",
+		"clusterName": "DefaultCluster", "brokerId": "0"}, []byte(`{"topicConfigSerializeWrapper":{"dataVersion":{"stateVersion":9223372036854775000}}}`))
+	if r := e.callAddr(ns.Addr(), hijack.Code, hijack.ExtFields, hijack.Body); r.Code != remoting.NoPermission {
+		t.Fatalf("unsigned REGISTER_BROKER: %d %q", r.Code, r.Remark)
+	}
+	if r := e.callAddr(ns.Addr(), remoting.UnregisterBroker, map[string]string{"brokerName": "broker-a", "brokerAddr": e.b.Addr(),
+		"clusterName": "DefaultCluster", "brokerId": "0"}, nil); r.Code != remoting.NoPermission {
+		t.Fatalf("unsigned UNREGISTER_BROKER: %d %q", r.Code, r.Remark)
+	}
+	if !registered() {
+		t.Fatal("refused requests changed the routes")
+	}
+}
+
+func TestInnerClientCredentialsKeyIsCheckedAndNeverPrinted(t *testing.T) {
+	var c Config
+	if err := c.Set("innerClientAuthenticationCredentials", `{"accessKey":"opsAdmin","secretKey":"TOPSECRET-9"}`); err != nil {
+		t.Fatal(err)
+	}
+	if out := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(out, "TOPSECRET") {
+		t.Fatal("config print shows the secret")
+	}
+	for _, bad := range []string{`{"accessKey":"a"}`, `not json TOPSECRET`, `{"accessKey":"opsAdmin","secretKey":"x"}`} {
+		err := c.Set("innerClientAuthenticationCredentials", bad)
+		if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if c.InnerClientCredentials.AccessKey != "opsAdmin" {
+		t.Fatal("a refused value changed the credentials in force")
 	}
 }

@@ -188,7 +188,11 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	if opts.Namesrv != nil {
 		b.namesrv = opts.Namesrv
 	} else {
-		b.namesrv = remoting.NewClient(remoting.ClientConfig{Logger: logger.Named("namesrv-client")})
+		nsCfg := remoting.ClientConfig{Logger: logger.Named("namesrv-client")}
+		if cfg.InnerClientCredentials.AccessKey != "" {
+			nsCfg.Sign = acl.Signer(cfg.InnerClientCredentials) // a namesrv with ACL on wants registrations signed
+		}
+		b.namesrv = remoting.NewClient(nsCfg)
 	}
 
 	srvCfg := remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/raftmq/raftmq/acl"
 )
 
 // FlushDiskType selects when an appended entry is fdatasynced.
@@ -64,6 +66,9 @@ type Config struct {
 	DuplicateMaxEntries      int           // raftmq duplicateMaxEntries: keys remembered, oldest evicted first
 	ACLEnable                bool          // aclEnable: authenticate and authorize every request (ACL 1.0)
 	ACLFile                  string        // raftmq aclFile: the plain_acl.yml (RocketMQ: $ROCKETMQ_HOME/conf/plain_acl.yml)
+	// innerClientAuthenticationCredentials {"accessKey":…,"secretKey":…}: what
+	// this broker signs its own requests (registration) with; empty = unsigned.
+	InnerClientCredentials acl.Credentials
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -240,16 +245,24 @@ var configKeys = map[string]configKey{
 		c.MappedFileSize = n
 		return nil
 	}},
-	"registerNameServerPeriod":       durationKey(time.Millisecond, 1000, 600000, func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
-	"slaveReadEnable":                boolKey(func(c *Config) *bool { return &c.SlaveReadEnable }),
-	"longPollingEnable":              boolKey(func(c *Config) *bool { return &c.LongPollingEnable }),
-	"clientChannelMaxIdleSeconds":    durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
-	"offsetFlushIntervalMs":          durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
-	"maxFrameSize":                   intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
-	"duplicateWindowSeconds":         durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
-	"duplicateMaxEntries":            intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
-	"aclEnable":                      boolKey(func(c *Config) *bool { return &c.ACLEnable }),
-	"aclFile":                        stringKey(false, func(c *Config) *string { return &c.ACLFile }),
+	"registerNameServerPeriod":    durationKey(time.Millisecond, 1000, 600000, func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
+	"slaveReadEnable":             boolKey(func(c *Config) *bool { return &c.SlaveReadEnable }),
+	"longPollingEnable":           boolKey(func(c *Config) *bool { return &c.LongPollingEnable }),
+	"clientChannelMaxIdleSeconds": durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
+	"offsetFlushIntervalMs":       durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
+	"maxFrameSize":                intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
+	"duplicateWindowSeconds":      durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
+	"duplicateMaxEntries":         intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
+	"aclEnable":                   boolKey(func(c *Config) *bool { return &c.ACLEnable }),
+	"aclFile":                     stringKey(false, func(c *Config) *string { return &c.ACLFile }),
+	"innerClientAuthenticationCredentials": {set: func(c *Config, v string) error {
+		creds, err := acl.ParseCredentials(v)
+		if err != nil {
+			return err
+		}
+		c.InnerClientCredentials = creds
+		return nil
+	}},
 	"brokerRole":                     ignoredKey, // master/slave replication: Raft decides roles
 	"haListenPort":                   ignoredKey,
 	"brokerPermission":               ignoredKey,

@@ -2,15 +2,19 @@ package interop
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/interop/internal/harness"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -105,5 +109,61 @@ func TestACLVerifiesTheOfficialClientsSignatures(t *testing.T) {
 	}
 	if fb.sends() != 2 {
 		t.Fatalf("a refused send was stored: %d sends", fb.sends())
+	}
+}
+
+// TestNamesrvBinaryACL runs `raftmq namesrv -aclEnable true`: the route
+// hijack of issue 15 (an unsigned REGISTER_BROKER claiming brokerId 0) and an
+// unsigned DELETE_TOPIC_IN_NAMESRV are refused; an admin-signed registration
+// is accepted; the official admin client reads routes only with credentials.
+func TestNamesrvBinaryACL(t *testing.T) {
+	aclFile := filepath.Join(t.TempDir(), "plain_acl.yml")
+	yml := `accounts:
+  - accessKey: clusterAdmin
+    secretKey: cluster-secret-1
+    admin: true
+  - accessKey: interopReader
+    secretKey: reader-secret-1
+    defaultTopicPerm: SUB
+`
+	if err := os.WriteFile(aclFile, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := harness.StartNamesrv(t, "-aclEnable=true", "-aclFile", aclFile)
+	const topic = "InteropACLRouteTopic"
+
+	stranger := remoting.NewClient(remoting.ClientConfig{})
+	defer stranger.Close()
+	if r := registerBroker(t, stranger, ns.Addr, "10.6.6.6:10911", 0, 1<<62, topicTable(4, topic)); r.Code != remoting.NoPermission {
+		t.Fatalf("unsigned REGISTER_BROKER: %d %q", r.Code, r.Remark)
+	}
+	reader := remoting.NewClient(remoting.ClientConfig{Sign: acl.Signer(acl.Credentials{AccessKey: "interopReader", SecretKey: "reader-secret-1"})})
+	defer reader.Close()
+	if r := registerBroker(t, reader, ns.Addr, "10.6.6.6:10911", 0, 1<<62, topicTable(4, topic)); r.Code != remoting.NoPermission {
+		t.Fatalf("REGISTER_BROKER by a non-admin: %d %q", r.Code, r.Remark)
+	}
+	cluster := remoting.NewClient(remoting.ClientConfig{Sign: acl.Signer(acl.Credentials{AccessKey: "clusterAdmin", SecretKey: "cluster-secret-1"})})
+	defer cluster.Close()
+	if r := registerBroker(t, cluster, ns.Addr, "127.0.0.1:10911", 0, 1, topicTable(4, topic)); r.Code != remoting.Success {
+		t.Fatalf("admin-signed REGISTER_BROKER: %d %q", r.Code, r.Remark)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := stranger.Invoke(ctx, ns.Addr, remoting.NewRequest(remoting.DeleteTopicInNamesrv, map[string]string{"topic": topic}, nil)); err != nil || r.Code != remoting.NoPermission {
+		t.Fatalf("unsigned DELETE_TOPIC_IN_NAMESRV: %v %+v", err, r)
+	}
+
+	withCreds, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{ns.Addr})),
+		admin.WithCredentials(primitive.Credentials{AccessKey: "interopReader", SecretKey: "reader-secret-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withCreds.Close()
+	mqs, err := withCreds.FetchPublishMessageQueues(ctx, topic)
+	if err != nil || len(mqs) != 4 || mqs[0].BrokerName != testBroker {
+		t.Fatalf("signed route read: %v %v (the real registration must still be in force)", mqs, err)
+	}
+	if _, err := newAdmin(t, ns.Addr).FetchPublishMessageQueues(ctx, topic); err == nil {
+		t.Fatal("unsigned route read succeeded")
 	}
 }
