@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +176,79 @@ func TestInnerClientCredentialsKeyIsCheckedAndNeverPrinted(t *testing.T) {
 	}
 	if c.InnerClientCredentials.AccessKey != "opsAdmin" {
 		t.Fatal("a refused value changed the credentials in force")
+	}
+}
+
+func TestServerLimitKeysReachTheRemotingServer(t *testing.T) {
+	c := DefaultConfig()
+	def := c.remotingServerConfig()
+	if def.IdleTimeout != remoting.DefaultIdleTimeout || def.FrameTimeout != remoting.DefaultFrameTimeout ||
+		def.MaxConns != remoting.DefaultMaxConns || def.MaxInflightPerConn != remoting.DefaultMaxInflightPerConn ||
+		def.MaxInflightBytesPerConn != remoting.DefaultMaxInflightBytesPerConn || c.MaxBatchMessages != message.DefaultBatchMaxItems {
+		t.Fatalf("defaults: %+v", def)
+	}
+	for k, v := range map[string]string{"serverChannelMaxIdleTimeSeconds": "7", "serverFrameReadTimeoutSeconds": "3",
+		"serverMaxConnections": "5", "serverMaxInflightPerConnection": "6", "serverMaxInflightBytesPerConnection": "9999", "maxBatchMessageCount": "42"} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := c.remotingServerConfig()
+	if got.IdleTimeout != 7*time.Second || got.FrameTimeout != 3*time.Second || got.MaxConns != 5 ||
+		got.MaxInflightPerConn != 6 || got.MaxInflightBytesPerConn != 9999 || c.MaxBatchMessages != 42 {
+		t.Fatalf("set: %+v", got)
+	}
+	for _, k := range []string{"serverFrameReadTimeoutSeconds", "serverMaxConnections", "serverMaxInflightPerConnection", "serverMaxInflightBytesPerConnection"} {
+		if err := c.Set(k, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off := c.remotingServerConfig()
+	if off.FrameTimeout >= 0 || off.MaxConns >= 0 || off.MaxInflightPerConn >= 0 || off.MaxInflightBytesPerConn >= 0 {
+		t.Fatalf("0 must turn a limit off (negative for remoting): %+v", off)
+	}
+	if err := c.Set("serverChannelMaxIdleTimeSeconds", "0"); err == nil {
+		t.Fatal("the idle timeout cannot be turned off")
+	}
+}
+
+func TestServerMaxConnectionsTakesEffectOnTheBroker(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.ServerMaxConnections = 2 })
+	var conns []net.Conn
+	for range 3 {
+		nc, err := net.Dial("tcp", e.b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(20 * time.Second)) // safety net only
+		conns = append(conns, nc)
+	}
+	// The third is closed by the broker (EOF); the first two stay open and serve.
+	if _, err := conns[2].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection over serverMaxConnections not closed by the broker: %v", err)
+	}
+	frame, _ := remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil).MarshalFrame(nil)
+	if _, err := conns[0].Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns[0].Read(make([]byte, 4)); err != nil {
+		t.Fatalf("connection within the limit: %v", err)
+	}
+}
+
+func TestMaxBatchMessageCountTakesEffect(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.MaxBatchMessages = 3 })
+	e.createTopic("T", 1)
+	ext := func() map[string]string {
+		return map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "0", "f": "0", "g": "0", "h": "0", "m": "true"}
+	}
+	four, _ := message.EncodeBatch(make([]message.Message, 4))
+	if r := e.call(remoting.SendBatchMessage, ext(), four); r.Code != remoting.MessageIllegal {
+		t.Fatalf("4 items over a limit of 3: %d %q", r.Code, r.Remark)
+	}
+	three, _ := message.EncodeBatch([]message.Message{{Body: []byte("a")}, {Body: []byte("b")}, {Body: []byte("c")}})
+	if r := e.call(remoting.SendBatchMessage, ext(), three); r.Code != remoting.Success {
+		t.Fatalf("3 items: %d %q", r.Code, r.Remark)
 	}
 }

@@ -195,7 +195,8 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		b.namesrv = remoting.NewClient(nsCfg)
 	}
 
-	srvCfg := remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")}
+	srvCfg := cfg.remotingServerConfig()
+	srvCfg.Logger = logger.Named("remoting")
 	if accounts != nil {
 		srvCfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl")).Authenticate
 		b.wg.Add(1)
