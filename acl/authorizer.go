@@ -3,6 +3,7 @@ package acl
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,32 +24,54 @@ func (r *Refusal) Error() string { return "acl: " + r.Reason }
 // Authorizer authenticates requests against the current accounts and checks
 // their permissions.
 type Authorizer struct {
-	accounts func() *Accounts
-	rules    map[int32]rule
-	logger   hclog.Logger
-	logLimit *remoting.LogLimiter
+	accounts   func() *Accounts
+	rules      map[int32]rule
+	logger     hclog.Logger
+	logLimit   *remoting.LogLimiter
+	now        func() time.Time
+	sendWindow time.Duration
 }
+
+// Option configures an Authorizer.
+type Option func(*Authorizer)
+
+// SendWindow refuses signed sends whose bornTimestamp is more than d away
+// from this process's clock (0 = no check). ACL 1.0 signs no nonce, so a
+// captured request can be replayed; a send, though, signs its bornTimestamp
+// and its UNIQ_KEY. With d no longer than the broker's duplicate window
+// (duplicateWindowSeconds), a replayed send is either refused here or
+// answered from the duplicate table, and is never stored twice. Clients
+// whose clock is off by more than d are refused with a remark saying so.
+func SendWindow(d time.Duration) Option { return func(a *Authorizer) { a.sendWindow = d } }
 
 // RefusalLogInterval is how often at most an Authorizer logs a refusal.
 const RefusalLogInterval = 10 * time.Second
 
 // NewAuthorizer returns an authorizer reading the accounts in force from
 // accounts on every request (Store.Accounts), logging refusals to logger.
-func NewAuthorizer(accounts func() *Accounts, logger hclog.Logger) *Authorizer {
-	return newAuthorizer(accounts, logger, nil)
+func NewAuthorizer(accounts func() *Accounts, logger hclog.Logger, opts ...Option) *Authorizer {
+	return newAuthorizer(accounts, logger, nil, opts...)
 }
 
-// newAuthorizer takes the refusal log's clock (nil = time.Now) for tests.
-func newAuthorizer(accounts func() *Accounts, logger hclog.Logger, clock func() time.Time) *Authorizer {
+// newAuthorizer takes the clock (nil = time.Now) for tests.
+func newAuthorizer(accounts func() *Accounts, logger hclog.Logger, clock func() time.Time, opts ...Option) *Authorizer {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Authorizer{
+	if clock == nil {
+		clock = time.Now
+	}
+	a := &Authorizer{
 		accounts: accounts,
 		rules:    rules(),
 		logger:   logger,
 		logLimit: remoting.NewLogLimiter(RefusalLogInterval, clock),
+		now:      clock,
 	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Check authenticates req, sent from remoteAddr, and authorizes it: nil if
@@ -70,6 +93,9 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 	}
 	if !Verify(req.ExtFields, req.Body, acc.SecretKey) {
 		return refuse("signature check failed for accessKey %q", ak)
+	}
+	if reason := a.checkSendAge(req); reason != "" {
+		return refuse("%s", reason)
 	}
 	r, known := a.rules[req.Code]
 	if !known {
@@ -94,6 +120,29 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 		}
 	}
 	return nil
+}
+
+// bornTimestampKey names the send header field holding bornTimestamp, per code.
+var bornTimestampKey = map[int32]string{
+	remoting.SendMessage: "bornTimestamp", remoting.SendReplyMessage: "bornTimestamp",
+	remoting.SendMessageV2: "g", remoting.SendBatchMessage: "g", remoting.SendReplyMessageV2: "g",
+}
+
+// checkSendAge applies SendWindow: "" when req passes.
+func (a *Authorizer) checkSendAge(req *remoting.Command) string {
+	key, isSend := bornTimestampKey[req.Code]
+	if a.sendWindow <= 0 || !isSend {
+		return ""
+	}
+	ms, err := strconv.ParseInt(req.Ext(key), 10, 64)
+	if err != nil {
+		return fmt.Sprintf("a signed %s must carry its bornTimestamp", remoting.CodeName(req.Code))
+	}
+	if skew := a.now().Sub(time.UnixMilli(ms)).Abs(); skew > a.sendWindow {
+		return fmt.Sprintf("bornTimestamp is %v away from the broker's clock (allowed %v): a replayed request, or the client's clock is wrong",
+			skew.Round(time.Second), a.sendWindow)
+	}
+	return ""
 }
 
 // owns reports whether the account's permission on n's resource grants n.

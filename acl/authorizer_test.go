@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -157,5 +159,37 @@ func TestEveryRemotingCodeIsClassified(t *testing.T) {
 		if _, ok := r[c]; !ok {
 			t.Errorf("request code %d (%s) has no ACL rule", c, remoting.CodeName(c))
 		}
+	}
+}
+
+func TestSendWindowRefusesStaleAndFutureSends(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	accounts := mustParse(t, testAccounts)
+	a := newAuthorizer(func() *Accounts { return accounts }, nil, func() time.Time { return now }, SendWindow(2*time.Minute))
+	at := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).UnixMilli(), 10) }
+	cases := []struct {
+		name  string
+		req   *remoting.Command
+		allow bool
+	}{
+		{"fresh v1", signed("producer1", remoting.SendMessage, map[string]string{"topic": "orders", "bornTimestamp": at(-time.Second)}, nil), true},
+		{"fresh v2", signed("producer1", remoting.SendMessageV2, map[string]string{"b": "orders", "g": at(time.Minute)}, nil), true},
+		{"stale v1 (a replay)", signed("producer1", remoting.SendMessage, map[string]string{"topic": "orders", "bornTimestamp": at(-3 * time.Minute)}, nil), false},
+		{"stale batch", signed("producer1", remoting.SendBatchMessage, map[string]string{"b": "orders", "g": at(-time.Hour)}, nil), false},
+		{"far future", signed("producer1", remoting.SendMessageV2, map[string]string{"b": "orders", "g": at(3 * time.Minute)}, nil), false},
+		{"no timestamp", signed("producer1", remoting.SendMessage, map[string]string{"topic": "orders"}, nil), false},
+		{"absurd timestamp", signed("producer1", remoting.SendMessage, map[string]string{"topic": "orders", "bornTimestamp": "9223372036854775807"}, nil), false},
+		{"not a send", signed("consumer1", remoting.PullMessage, map[string]string{"topic": "orders", "consumerGroup": "billing"}, nil), true},
+	}
+	for _, c := range cases {
+		err := a.Check("1.2.3.4:1", c.req)
+		if (err == nil) != c.allow {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	// Without the option, age is not checked.
+	plain := newAuthorizer(func() *Accounts { return accounts }, nil, func() time.Time { return now })
+	if err := plain.Check("1.2.3.4:1", cases[2].req); err != nil {
+		t.Fatalf("no SendWindow: %v", err)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,35 @@ func TestMaxBatchMessageCountTakesEffect(t *testing.T) {
 	three, _ := message.EncodeBatch([]message.Message{{Body: []byte("a")}, {Body: []byte("b")}, {Body: []byte("c")}})
 	if r := e.call(remoting.SendBatchMessage, ext(), three); r.Code != remoting.Success {
 		t.Fatalf("3 items: %d %q", r.Code, r.Remark)
+	}
+}
+
+func TestACLReplayedSendIsStoredOnceAndAStaleOneRefused(t *testing.T) {
+	e := aclEnv(t)
+	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
+		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
+		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
+	}
+	// A captured signed send, replayed verbatim.
+	ext := sendExt("Orders", 0, map[string]string{message.PropertyUniqKey: "REPLAYED-1"})
+	acl.SignRequest(ext, []byte("pay 100"), acl.Credentials{AccessKey: "appUser1", SecretKey: "app-secret-1"})
+	first := e.call(remoting.SendMessage, maps.Clone(ext), []byte("pay 100"))
+	if first.Code != remoting.Success {
+		t.Fatalf("send: %d %q", first.Code, first.Remark)
+	}
+	end := e.b.node.CommitLog().WriteEnd()
+	again := e.call(remoting.SendMessage, maps.Clone(ext), []byte("pay 100"))
+	if again.Code != remoting.Success || again.Ext("msgId") != first.Ext("msgId") {
+		t.Fatalf("replay within the window: %d %q %v, want the original result", again.Code, again.Remark, again.ExtFields)
+	}
+	mo := e.signedCall("appUser1", "app-secret-1", remoting.GetMaxOffset, map[string]string{"topic": "Orders", "queueId": "0"}, nil)
+	if e.b.node.CommitLog().WriteEnd() != end || mo.Ext("offset") != "1" {
+		t.Fatalf("the replay was stored again (max offset %q)", mo.Ext("offset"))
+	}
+	// The same send captured longer ago than duplicateWindowSeconds.
+	stale := sendExt("Orders", 0, map[string]string{message.PropertyUniqKey: "REPLAYED-2"})
+	stale["bornTimestamp"] = strconv.FormatInt(time.Now().Add(-DefaultConfig().DuplicateWindow-time.Minute).UnixMilli(), 10)
+	if r := e.signedCall("appUser1", "app-secret-1", remoting.SendMessage, stale, []byte("pay 100")); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, "bornTimestamp") {
+		t.Fatalf("stale send: %d %q", r.Code, r.Remark)
 	}
 }

@@ -198,7 +198,8 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	srvCfg := cfg.remotingServerConfig()
 	srvCfg.Logger = logger.Named("remoting")
 	if accounts != nil {
-		srvCfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl")).Authenticate
+		// Sends older than the duplicate window are refused; younger replays are deduplicated.
+		srvCfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl"), acl.SendWindow(cfg.DuplicateWindow)).Authenticate
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); accounts.Run(b.ctx, acl.DefaultReloadInterval) }()
 	}
