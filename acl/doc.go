@@ -31,6 +31,11 @@
 //     counted), so a flood of bad requests cannot flood the log.
 //   - ACL 1.0 signs no timestamp or nonce and binds no field names, so a
 //     captured request can be replayed; that is the protocol the official
-//     clients speak, and replay protection needs a new scheme (or TLS).
+//     clients speak. Sends do sign their bornTimestamp and UNIQ_KEY: with
+//     SendWindow a stale send is refused and a fresh replay falls to the
+//     broker's duplicate table. Other replays need a new scheme (or TLS).
+//   - Raft members forwarding a client's request must re-sign it with their
+//     own (admin) credentials (Signer): the fields they add break the
+//     client's signature, and the client was already checked at the first hop.
 //   - No package-level mutable state: accounts live in a Store passed in.
 package acl
