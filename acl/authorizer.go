@@ -111,13 +111,26 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 	if err != nil {
 		return refuse("cannot read the resources of %s: %v", remoting.CodeName(req.Code), err)
 	}
-	if acc.Admin && acc.TopicPerms == nil && acc.GroupPerms == nil {
-		return nil // an admin without resource lists may use every resource (as RocketMQ)
-	}
 	for _, n := range needs {
-		if !acc.owns(n) {
+		if !acc.allows(n) {
 			return refuse("accessKey %q has no %s permission on %s %q", ak, n.perm, n.kind, n.name)
 		}
+	}
+	return nil
+}
+
+// MaySubscribe checks, for a request the hook already let through, that its
+// account may read topic: for handlers that learn a topic only after a
+// lookup (CONSUMER_SEND_MSG_BACK copies the message at an offset, whatever
+// its topic, into the caller's retry topic). nil when allowed.
+func (a *Authorizer) MaySubscribe(req *remoting.Command, topic string) error {
+	ak := req.Ext(FieldAccessKey)
+	acc, ok := a.accounts().Lookup(ak)
+	if !ok {
+		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("no account for accessKey %q", ak)}
+	}
+	if n := topicNeed(topic, PermSub); !acc.allows(n) {
+		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("accessKey %q has no SUB permission on %s %q", ak, n.kind, n.name)}
 	}
 	return nil
 }
@@ -143,6 +156,12 @@ func (a *Authorizer) checkSendAge(req *remoting.Command) string {
 			skew.Round(time.Second), a.sendWindow)
 	}
 	return ""
+}
+
+// allows reports whether the account may use n: an admin without resource
+// lists may use every resource (as RocketMQ), others need owns.
+func (acc *Account) allows(n need) bool {
+	return acc.Admin && acc.TopicPerms == nil && acc.GroupPerms == nil || acc.owns(n)
 }
 
 // owns reports whether the account's permission on n's resource grants n.

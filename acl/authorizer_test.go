@@ -193,3 +193,27 @@ func TestSendWindowRefusesStaleAndFutureSends(t *testing.T) {
 		t.Fatalf("no SendWindow: %v", err)
 	}
 }
+
+func TestMaySubscribe(t *testing.T) {
+	a := testAuthorizer(t)
+	req := func(ak string) *remoting.Command {
+		return signed(ak, remoting.ConsumerSendMsgBack, map[string]string{"group": "billing"}, nil)
+	}
+	for _, c := range []struct {
+		ak, topic string
+		ok        bool
+	}{
+		{"consumer1", "orders", true},         // defaultTopicPerm SUB
+		{"consumer1", "%RETRY%billing", true}, // its group
+		{"consumer1", "%RETRY%other", false},  // a denied group's retry topic
+		{"producer1", "orders", false},        // PUB only
+		{"producer1", "audit", true},          // PUB|SUB
+		{"admin01", "anything", true},         // admin without lists
+		{"admin02", "secret", false},          // admin bound by its lists
+		{"nobody1", "orders", false},          // unknown account
+	} {
+		if err := a.MaySubscribe(req(c.ak), c.topic); (err == nil) != c.ok {
+			t.Errorf("%s on %s: %v", c.ak, c.topic, err)
+		}
+	}
+}

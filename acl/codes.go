@@ -164,8 +164,9 @@ func rules() map[int32]rule {
 		remoting.GetMaxOffset:            topicSub,
 		remoting.GetMinOffset:            topicSub,
 		remoting.GetEarliestMsgStoretime: topicSub,
-		// By offset id: the topic is not known before the lookup (as RocketMQ).
-		remoting.ViewMessageByID:   signedOnly,
+		// By offset id: any message of any topic, which the check cannot know
+		// before the lookup (RocketMQ lets any account do it; we do not).
+		remoting.ViewMessageByID:   adminOnly,
 		remoting.CheckClientConfig: signedOnly,
 
 		// Read-only metadata clients need.

@@ -25,6 +25,7 @@ accounts:
     secretKey: app-secret-1
     defaultTopicPerm: DENY
     topicPerms: [Orders=PUB|SUB]
+    groupPerms: [billing=SUB]
   - accessKey: opsAdmin
     secretKey: ops-secret-1
     admin: true
@@ -282,5 +283,41 @@ func TestACLReplayedSendIsStoredOnceAndAStaleOneRefused(t *testing.T) {
 	stale["bornTimestamp"] = strconv.FormatInt(time.Now().Add(-DefaultConfig().DuplicateWindow-time.Minute).UnixMilli(), 10)
 	if r := e.signedCall("appUser1", "app-secret-1", remoting.SendMessage, stale, []byte("pay 100")); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, "bornTimestamp") {
 		t.Fatalf("stale send: %d %q", r.Code, r.Remark)
+	}
+}
+
+func TestACLSendBackCannotCopyAnotherTopicsMessage(t *testing.T) {
+	e := aclEnv(t)
+	offsetOf := func(ak, sk, topic, body string) string {
+		e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": topic, "readQueueNums": "1",
+			"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil)
+		r := e.signedCall(ak, sk, remoting.SendMessage, sendExt(topic, 0, map[string]string{message.PropertyUniqKey: body}), []byte(body))
+		if r.Code != remoting.Success {
+			t.Fatalf("send to %s: %d %q", topic, r.Code, r.Remark)
+		}
+		_, off, err := message.ParseOffsetMsgID(r.Ext("msgId"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatInt(off, 10)
+	}
+	secret := offsetOf("opsAdmin", "ops-secret-1", "Secret", "the secret")
+	mine := offsetOf("appUser1", "app-secret-1", "Orders", "mine")
+	back := func(offset, topic string) *remoting.Command {
+		return e.signedCall("appUser1", "app-secret-1", remoting.ConsumerSendMsgBack, map[string]string{"offset": offset, "group": "billing",
+			"delayLevel": "0", "originTopic": topic, "maxReconsumeTimes": "16"}, nil)
+	}
+	end := e.b.node.CommitLog().WriteEnd()
+	if r := back(secret, "Orders"); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, `topic "Secret"`) {
+		t.Fatalf("send-back of another topic's message: %d %q", r.Code, r.Remark)
+	}
+	if e.b.node.CommitLog().WriteEnd() != end {
+		t.Fatal("the refused send-back wrote")
+	}
+	if _, ok := e.b.meta.Group("billing"); ok {
+		t.Fatal("the refused send-back created its group")
+	}
+	if r := back(mine, "Orders"); r.Code != remoting.Success {
+		t.Fatalf("send-back of the caller's own message: %d %q", r.Code, r.Remark)
 	}
 }

@@ -77,6 +77,7 @@ type Broker struct {
 	stats     runtimeStats
 	regKick   chan struct{}
 	services  *services
+	authz     *acl.Authorizer // nil unless aclEnable
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -199,7 +200,8 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	srvCfg.Logger = logger.Named("remoting")
 	if accounts != nil {
 		// Sends older than the duplicate window are refused; younger replays are deduplicated.
-		srvCfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl"), acl.SendWindow(cfg.DuplicateWindow)).Authenticate
+		b.authz = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl"), acl.SendWindow(cfg.DuplicateWindow))
+		srvCfg.Authenticate = b.authz.Authenticate
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); accounts.Run(b.ctx, acl.DefaultReloadInterval) }()
 	}

@@ -303,6 +303,17 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 	if resp := b.writableOrError(); resp != nil {
 		return resp
 	}
+	orig, err := b.services.ReadRecord(ctx, sb.Offset)
+	if err != nil {
+		return remoting.NewResponse(remoting.SystemError, fmt.Sprintf("no message at offset %d: %v", sb.Offset, err))
+	}
+	if b.authz != nil {
+		// The offset may name any topic's message; copying it into the caller's
+		// retry topic would let a consumer read what it may not subscribe to.
+		if err := b.authz.MaySubscribe(req, orig.Topic); err != nil {
+			return remoting.NewResponse(remoting.NoPermission, err.Error())
+		}
+	}
 	g, found := b.meta.Group(sb.Group)
 	if !found {
 		if !b.cfg.AutoCreateSubGroup {
@@ -312,10 +323,6 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 		if _, err := b.propose(ctx, &metaCommand{Op: opPutGroups, Groups: []GroupConfig{g}}); err != nil {
 			return b.writeError(err)
 		}
-	}
-	orig, err := b.services.ReadRecord(ctx, sb.Offset)
-	if err != nil {
-		return remoting.NewResponse(remoting.SystemError, fmt.Sprintf("no message at offset %d: %v", sb.Offset, err))
 	}
 	res, err := retry.SendBack(sb, orig, retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes})
 	if err != nil {
