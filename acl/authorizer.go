@@ -119,18 +119,20 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 	return nil
 }
 
-// MaySubscribe checks, for a request the hook already let through, that its
-// account may read topic: for handlers that learn a topic only after a
-// lookup (CONSUMER_SEND_MSG_BACK copies the message at an offset, whatever
-// its topic, into the caller's retry topic). nil when allowed.
-func (a *Authorizer) MaySubscribe(req *remoting.Command, topic string) error {
+// MayUseTopic checks, for a request the hook already let through, that its
+// account has perm (PermPub or PermSub) on topic: for handlers that learn the
+// topic only after a lookup. CONSUMER_SEND_MSG_BACK copies the message at an
+// offset, whatever its topic, into the caller's retry topic (SUB needed);
+// END_TRANSACTION commits or rolls back the half message at an offset (PUB on
+// its real topic needed). nil when allowed.
+func (a *Authorizer) MayUseTopic(req *remoting.Command, topic string, perm Perm) error {
 	ak := req.Ext(FieldAccessKey)
 	acc, ok := a.accounts().Lookup(ak)
 	if !ok {
 		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("no account for accessKey %q", ak)}
 	}
-	if n := topicNeed(topic, PermSub); !acc.allows(n) {
-		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("accessKey %q has no SUB permission on %s %q", ak, n.kind, n.name)}
+	if n := topicNeed(topic, perm); !acc.allows(n) {
+		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("accessKey %q has no %s permission on %s %q", ak, n.perm, n.kind, n.name)}
 	}
 	return nil
 }

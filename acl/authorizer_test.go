@@ -194,7 +194,7 @@ func TestSendWindowRefusesStaleAndFutureSends(t *testing.T) {
 	}
 }
 
-func TestMaySubscribe(t *testing.T) {
+func TestMayUseTopic(t *testing.T) {
 	a := testAuthorizer(t)
 	req := func(ak string) *remoting.Command {
 		return signed(ak, remoting.ConsumerSendMsgBack, map[string]string{"group": "billing"}, nil)
@@ -212,8 +212,19 @@ func TestMaySubscribe(t *testing.T) {
 		{"admin02", "secret", false},          // admin bound by its lists
 		{"nobody1", "orders", false},          // unknown account
 	} {
-		if err := a.MaySubscribe(req(c.ak), c.topic); (err == nil) != c.ok {
+		if err := a.MayUseTopic(req(c.ak), c.topic, PermSub); (err == nil) != c.ok {
 			t.Errorf("%s on %s: %v", c.ak, c.topic, err)
 		}
+	}
+}
+
+func TestMayUseTopicForPublish(t *testing.T) {
+	a := testAuthorizer(t)
+	req := signed("producer1", remoting.EndTransaction, nil, nil)
+	if err := a.MayUseTopic(req, "orders", PermPub); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MayUseTopic(req, "payments", PermPub); err == nil {
+		t.Fatal("PUB on a topic without permission")
 	}
 }

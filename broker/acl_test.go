@@ -26,6 +26,9 @@ accounts:
     defaultTopicPerm: DENY
     topicPerms: [Orders=PUB|SUB]
     groupPerms: [billing=SUB]
+  - accessKey: appUser2
+    secretKey: app-secret-2
+    topicPerms: [Elsewhere=PUB|SUB]
   - accessKey: opsAdmin
     secretKey: ops-secret-1
     admin: true
@@ -319,5 +322,37 @@ func TestACLSendBackCannotCopyAnotherTopicsMessage(t *testing.T) {
 	}
 	if r := back(mine, "Orders"); r.Code != remoting.Success {
 		t.Fatalf("send-back of the caller's own message: %d %q", r.Code, r.Remark)
+	}
+}
+
+func TestACLEndTransactionNeedsPublishOnTheHalfsTopic(t *testing.T) {
+	e := aclEnv(t)
+	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
+		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
+		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
+	}
+	ext := sendExt("Orders", 0, map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "pg",
+		message.PropertyUniqKey: "U-half"})
+	ext["sysFlag"] = "4"
+	h := e.signedCall("appUser1", "app-secret-1", remoting.SendMessage, ext, []byte("half"))
+	if h.Code != remoting.Success {
+		t.Fatalf("half: %d %q", h.Code, h.Remark)
+	}
+	_, off, err := message.ParseOffsetMsgID(h.Ext("msgId"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := func(ak, sk string) *remoting.Command {
+		return e.signedCall(ak, sk, remoting.EndTransaction, map[string]string{"producerGroup": "pg", "tranStateTableOffset": h.Ext("queueOffset"),
+			"commitLogOffset": strconv.FormatInt(off, 10), "commitOrRollback": "8", "fromTransactionCheck": "false",
+			"msgId": h.Ext("transactionId"), "transactionId": h.Ext("transactionId")}, nil)
+	}
+	if r := end("appUser2", "app-secret-2"); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, `topic "Orders"`) {
+		t.Fatalf("another account committing the half: %d %q", r.Code, r.Remark)
+	}
+	waitFor(t, "the owner's commit", 10*time.Second, func() bool { return end("appUser1", "app-secret-1").Code == remoting.Success })
+	mo := e.signedCall("appUser1", "app-secret-1", remoting.GetMaxOffset, map[string]string{"topic": "Orders", "queueId": "0"}, nil)
+	if mo.Ext("offset") != "1" {
+		t.Fatalf("committed message: max offset %q", mo.Ext("offset"))
 	}
 }
