@@ -228,3 +228,26 @@ func TestMayUseTopicForPublish(t *testing.T) {
 		t.Fatal("PUB on a topic without permission")
 	}
 }
+
+func FuzzAuthorizerCheck(f *testing.F) {
+	f.Add(int32(remoting.HeartBeat), "topic", "orders", []byte(`{"consumerDataSet":[{"groupName":"billing","subscriptionDataSet":[{"topic":"x"}]}]}`), true)
+	f.Add(int32(remoting.LockBatchMQ), "consumerGroup", "other", []byte(`{"mqSet":[{"topic":1}]}`), true)
+	f.Add(int32(remoting.SendMessageV2), "b", "%RETRY%", []byte{0xff}, false)
+	a := testAuthorizer(f)
+	f.Fuzz(func(t *testing.T, code int32, key, value string, body []byte, sign bool) {
+		ext := map[string]string{key: value}
+		var req *remoting.Command
+		if sign {
+			req = signed("consumer1", code, ext, body)
+		} else {
+			req = remoting.NewRequest(code, ext, body)
+		}
+		err := a.Check("10.0.0.1:1", req)
+		if err == nil && !sign {
+			t.Fatalf("unsigned request allowed: code %d ext %q", code, ext)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "acl: ") {
+			t.Fatalf("unexpected error: %v", err)
+		}
+	})
+}
