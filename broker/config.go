@@ -36,6 +36,7 @@ type Config struct {
 	BrokerID          int64    // brokerId: ignored in Raft mode (the role decides), kept for compatibility
 	NamesrvAddrs      []string // namesrvAddr, ';'-separated
 	BrokerIP1         string   // brokerIP1: advertised address
+	BrokerIP2         string   // brokerIP2: address the group's members reach this one at (default brokerIP1)
 	ListenPort        int      // listenPort
 	ListenHost        string   // raftmq listenHost: interface to bind (default 0.0.0.0)
 	StorePathRootDir  string   // storePathRootDir
@@ -210,6 +211,13 @@ var configKeys = map[string]configKey{
 		c.BrokerIP1 = v
 		return nil
 	}},
+	"brokerIP2": {set: func(c *Config, v string) error {
+		if v != "" && net.ParseIP(v) == nil {
+			return fmt.Errorf("want an IP address, got %q", v)
+		}
+		c.BrokerIP2 = v
+		return nil
+	}},
 	"listenPort": intKey(1, 65535, func(c *Config) *int { return &c.ListenPort }),
 	"listenHost": {set: func(c *Config, v string) error {
 		if net.ParseIP(v) == nil {
@@ -296,7 +304,6 @@ var configKeys = map[string]configKey{
 	"traceTopicEnable":               ignoredKey,
 	"autoDeleteUnusedStats":          ignoredKey,
 	"diskMaxUsedSpaceRatio":          ignoredKey,
-	"brokerIP2":                      ignoredKey,
 	"enableControllerMode":           ignoredKey,
 	"sendMessageWithVIPChannel":      ignoredKey,
 	"enablePropertyFilter":           ignoredKey,
@@ -501,6 +508,17 @@ func (c *Config) AdvertisedAddr() string {
 		ip = firstNonLoopbackIP()
 	}
 	return net.JoinHostPort(ip, strconv.Itoa(c.ListenPort))
+}
+
+// MemberAddr is the address the other members of the group forward writes
+// to: brokerIP2:listenPort, brokerIP2 defaulting to the advertised IP. In
+// docker compose the advertised address is the host's loopback while the
+// members reach each other on the container network.
+func (c *Config) MemberAddr() string {
+	if c.BrokerIP2 == "" {
+		return c.AdvertisedAddr()
+	}
+	return net.JoinHostPort(c.BrokerIP2, strconv.Itoa(c.ListenPort))
 }
 
 // ListenAddr is the address the broker binds.

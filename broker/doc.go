@@ -4,7 +4,9 @@
 // subscription-group and consumer-offset state replicated through Raft
 // (metaStore, a dledger.MetaStateMachine with a small versioned JSON command
 // format), the namesrv registration by role (leader = brokerId 0 with its term
-// as dataVersion.stateVersion, followers = 1+ordinal), the wiring of the
+// as dataVersion.stateVersion, followers = 1+ordinal; every registration
+// also carries ext raftmqMemberId = dLegerSelfId and raftmqMemberOrdinal, from
+// which the namesrv builds the members' write aliases), the wiring of the
 // services in broker/schedule, broker/txn, broker/retry and broker/lockmgr,
 // and the broker.conf configuration (RocketMQ key names).
 //
@@ -18,11 +20,26 @@
 //     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
 //     one entry per commit. Pending commits are dropped on leadership loss
 //     (clients re-commit every 5 s).
-//   - A follower answers sends, offset updates, locks and admin writes with
-//     SERVICE_NOT_AVAILABLE (14, retried by the Go and Java clients) whose
-//     remark names the leader; it does not forward. It serves pulls of
-//     committed data, and every pull answer suggests brokerId 0 so that
-//     consumers return to the leader.
+//   - A member that is not the leader forwards sends (10, 310, 320, 324,
+//     325), END_TRANSACTION and CONSUMER_SEND_MSG_BACK to the leader and
+//     relays its answer (forward.go): the leader's member address comes from
+//     the member directory, a Raft-replicated table every new leader adds
+//     its entry to (meta op member.put; memberAddr = brokerIP2:listenPort).
+//     A write waits out an election for up to 2.5 s; a forwarded write
+//     (ext raftmqForwarded=1, with the client's address in raftmqBornHost,
+//     stored as BornHost) reaching a non-leader is answered 14, never
+//     forwarded again; at most 4096 writes are forwarded at once, beyond
+//     that SYSTEM_BUSY. Offset updates, locks and admin writes on a
+//     follower are still answered SERVICE_NOT_AVAILABLE (14) with a remark
+//     naming the leader (clients send them to brokerId 0). Followers serve
+//     pulls of committed data.
+//   - The client port is bound only once the store is recovered, so a
+//     restarting member refuses connections instead of holding them.
+//   - Close hands leadership to another member first, keeps forwarding
+//     while that happens, then answers new writes 14 while the ones already
+//     taken are answered (a write whose Raft entry lost leadership on the
+//     way is settled from the next leader's log), waits for the answers to
+//     be written, and only then closes connections and the node.
 //   - A pull without the subscription flag from a group whose heartbeat has
 //     not reached this node yet is served unfiltered (the clients filter by
 //     tag again) instead of SUBSCRIPTION_NOT_EXIST, which would stall the

@@ -99,7 +99,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		QueueID:        queueID,
 		SysFlag:        h.SysFlag,
 		BornTimestamp:  h.BornTimestamp,
-		BornHost:       connAddrPort(conn),
+		BornHost:       bornHost(conn, req),
 		StoreTimestamp: time.Now().UnixMilli(),
 		StoreHost:      b.storeHost,
 		ReconsumeTimes: h.ReconsumeTimes,

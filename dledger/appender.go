@@ -2,6 +2,7 @@ package dledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,10 +36,18 @@ type appendResp struct {
 // inflight is one raft entry and the requests packed into it, in order.
 type inflight struct {
 	fut   raft.ApplyFuture
+	data  []byte // the entry as handed to raft (patched in place by the hook)
 	reqs  []*appendReq
 	start time.Time
 	bytes int
 }
+
+// resolveFunc settles an entry whose future failed with
+// raft.ErrLeadershipLost: such an entry may still commit under the next
+// leader. It reports the entry's results once it committed, a definite
+// error once another entry took its index, and ok=false when the outcome
+// is still unknown after a bounded wait.
+type resolveFunc func(ctx context.Context, index uint64, data []byte) (res []AppendResult, err error, ok bool)
 
 // appender packs concurrent submissions into Raft entries: one goroutine
 // drains whatever is queued (no timer), up to maxBytes, and calls
@@ -49,6 +58,7 @@ type appender struct {
 	raft      *raft.Raft
 	maxBytes  int
 	notLeader func() error
+	resolve   resolveFunc // nil: leadership-lost entries are answered notLeader
 	reqs      chan *appendReq
 	pending   chan *inflight
 	// slots bounds the entries in flight. Without a bound every request
@@ -150,7 +160,7 @@ func (a *appender) run() {
 		metrics.AddSample([]string{"dledger", "append", "entry_bytes"}, float32(len(data)))
 		metrics.AddSample([]string{"dledger", "append", "entry_messages"}, float32(count))
 		select {
-		case a.pending <- &inflight{fut: fut, reqs: batch, start: time.Now(), bytes: len(data)}:
+		case a.pending <- &inflight{fut: fut, data: data, reqs: batch, start: time.Now(), bytes: len(data)}:
 		case <-a.ctx.Done():
 			a.answer(batch, nil, indeterminate(ErrClosed)) // already handed to raft
 			return
@@ -164,6 +174,18 @@ func (a *appender) wait() {
 		err := futureError(a.ctx, in.fut)
 		<-a.slots
 		metrics.MeasureSince([]string{"dledger", "append", "commit_latency"}, in.start)
+		if err != nil && errors.Is(err, raft.ErrLeadershipLost) && a.resolve != nil && in.fut.Index() != 0 {
+			// Leadership moved (a transfer, a stop) after the entry was
+			// written: wait for the next leader's verdict instead of
+			// answering "retry" for an entry that may be committed.
+			if res, rerr, ok := a.resolve(a.ctx, in.fut.Index(), in.data); ok {
+				if rerr == nil {
+					metrics.IncrCounter([]string{"dledger", "append", "resolved_committed"}, 1)
+				}
+				a.answer(in.reqs, res, rerr)
+				continue
+			}
+		}
 		if err != nil {
 			a.answer(in.reqs, nil, mapRaftErr(err, a.notLeader))
 			continue

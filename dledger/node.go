@@ -170,7 +170,9 @@ func (n *Node) open() error {
 		n.store, err = cfg.openLog(clOpts)
 	} else {
 		n.cl, err = commitlog.Open(clOpts)
-		n.store = n.cl
+		if err == nil {
+			n.store = n.cl // a nil *Store in the interface would make closeStores panic
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("dledger: open commitlog: %w", err)
@@ -239,6 +241,7 @@ func (n *Node) open() error {
 		return fmt.Errorf("dledger: start raft: %w", err)
 	}
 	n.app = newAppender(n.ctx, n.raft, cfg.MaxEntryBytes, n.notLeader)
+	n.app.resolve = n.resolveLost
 	if n.cl != nil {
 		policy := commitlog.DefaultRetentionPolicy()
 		policy.FileReservedTime, policy.DeleteWhenHour = cfg.FileReservedTime, cfg.DeleteWhenHour
@@ -648,6 +651,46 @@ func mapRaftErr(err error, notLeader func() error) error {
 
 // indeterminate wraps err as ErrIndeterminate (errors.Is sees both).
 func indeterminate(err error) error { return fmt.Errorf("%w: %w", ErrIndeterminate, err) }
+
+// resolveLost waits, up to one raft timeout, until the entry at index is
+// applied here (as a follower, from the next leader) and tells whether it is
+// the entry this node wrote as leader: same bytes at the same index means
+// committed (Raft's log matching), other bytes mean it was replaced and
+// never will be.
+func (n *Node) resolveLost(ctx context.Context, index uint64, data []byte) ([]AppendResult, error, bool) {
+	deadline := time.Now().Add(n.raftTimeout())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for n.fsm.applied.Load() < index {
+		if time.Now().After(deadline) {
+			return nil, nil, false
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, false
+		case <-t.C:
+		}
+	}
+	var l raft.Log
+	if err := n.store.GetLog(index, &l); err != nil {
+		return nil, nil, false // compacted meanwhile: unknown
+	}
+	if l.Type != raft.LogCommand || !bytes.Equal(l.Data, data) {
+		return nil, n.notLeader(), true
+	}
+	p, err := parsePayload(l.Data)
+	if err != nil || p.kind != kindMessages {
+		return nil, nil, false
+	}
+	if p.flags == flagVoid {
+		return nil, ErrVoided, true
+	}
+	res, err := entryResults(index, p)
+	if err != nil {
+		return nil, nil, false
+	}
+	return res, nil, true
+}
 
 // IsLeader is true only when the write gate is open for the current term.
 func (n *Node) IsLeader() bool {
