@@ -97,6 +97,9 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 	if reason := a.checkSendAge(req); reason != "" {
 		return refuse("%s", reason)
 	}
+	if acc, ak, ok = a.effective(acc, req); !ok {
+		return refuse("accessKey %q named by %s has no account", ak, FieldOnBehalfOf)
+	}
 	r, known := a.rules[req.Code]
 	if !known {
 		r = adminOnly
@@ -128,6 +131,9 @@ func (a *Authorizer) Check(remoteAddr string, req *remoting.Command) error {
 func (a *Authorizer) MayUseTopic(req *remoting.Command, topic string, perm Perm) error {
 	ak := req.Ext(FieldAccessKey)
 	acc, ok := a.accounts().Lookup(ak)
+	if ok {
+		acc, ak, ok = a.effective(acc, req)
+	}
 	if !ok {
 		return &Refusal{AccessKey: ak, Code: req.Code, Reason: fmt.Sprintf("no account for accessKey %q", ak)}
 	}
@@ -158,6 +164,18 @@ func (a *Authorizer) checkSendAge(req *remoting.Command) string {
 			skew.Round(time.Second), a.sendWindow)
 	}
 	return ""
+}
+
+// effective returns the account whose permissions apply to req, signed by
+// signer: the client's named in FieldOnBehalfOf when an admin (a forwarding
+// member) signed it, else the signer's. ok is false for an unknown client.
+func (a *Authorizer) effective(signer *Account, req *remoting.Command) (acc *Account, accessKey string, ok bool) {
+	onBehalf := req.Ext(FieldOnBehalfOf)
+	if !signer.Admin || onBehalf == "" {
+		return signer, signer.AccessKey, true
+	}
+	acc, ok = a.accounts().Lookup(onBehalf)
+	return acc, onBehalf, ok
 }
 
 // allows reports whether the account may use n: an admin without resource

@@ -251,3 +251,41 @@ func FuzzAuthorizerCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestForwardedRequestsCarryTheClientsPermissions(t *testing.T) {
+	a := testAuthorizer(t)
+	member := ForwardSigner(Credentials{AccessKey: "admin01", SecretKey: testSecrets["admin01"]})
+	forward := func(client *remoting.Command) *remoting.Command {
+		ext := maps.Clone(client.ExtFields)
+		ext["raftmqForwarded"] = "1" // what a member adds, breaking the client's signature
+		fr := remoting.NewRequest(client.Code, ext, client.Body)
+		member(fr)
+		return fr
+	}
+	// consumer1 may not publish to orders: neither directly nor through a member.
+	direct := signed("consumer1", remoting.SendMessage, map[string]string{"topic": "orders"}, []byte("m"))
+	if a.Check("1.2.3.4:1", direct) == nil {
+		t.Fatal("consumer1 published directly")
+	}
+	if err := a.Check("10.9.9.9:1", forward(direct)); err == nil || !strings.Contains(err.Error(), `"consumer1"`) {
+		t.Fatalf("forwarded for consumer1: %v", err)
+	}
+	// producer1 may; the forwarded request passes and its own checks use producer1.
+	ok := forward(signed("producer1", remoting.SendMessage, map[string]string{"topic": "orders"}, []byte("m")))
+	if err := a.Check("10.9.9.9:1", ok); err != nil {
+		t.Fatalf("forwarded for producer1: %v", err)
+	}
+	if err := a.MayUseTopic(ok, "payments", PermPub); err == nil {
+		t.Fatal("handler check used the member's admin rights")
+	}
+	// Only an admin's on-behalf-of counts: a user naming an admin gains nothing.
+	sneaky := signed("consumer1", remoting.DeleteTopicInBroker, map[string]string{"topic": "orders", FieldOnBehalfOf: "admin01"}, nil)
+	if a.Check("1.2.3.4:1", sneaky) == nil {
+		t.Fatal("a user escalated through raftmqOnBehalfOf")
+	}
+	// An admin naming an unknown account is refused.
+	ghost := signed("admin01", remoting.SendMessage, map[string]string{"topic": "orders", FieldOnBehalfOf: "ghost01"}, nil)
+	if a.Check("1.2.3.4:1", ghost) == nil {
+		t.Fatal("unknown on-behalf-of account accepted")
+	}
+}

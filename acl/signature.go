@@ -17,6 +17,9 @@ const (
 	FieldAccessKey     = "AccessKey"
 	FieldSignature     = "Signature"
 	FieldSecurityToken = "SecurityToken"
+	// FieldOnBehalfOf (raftmq) names the client account a forwarded request
+	// came from; it is honoured only when an admin account signed it.
+	FieldOnBehalfOf = "raftmqOnBehalfOf"
 )
 
 // Canonical returns the bytes ACL 1.0 signs: the values of ext, sorted by key
@@ -119,6 +122,21 @@ func Signer(c Credentials) func(*remoting.Command) {
 			body = append(append([]byte(nil), req.Body...), slices.Concat(req.BodyParts...)...)
 		}
 		SignRequest(req.ExtFields, body, c)
+	}
+}
+
+// ForwardSigner returns a remoting.ClientConfig.Sign function for a member
+// relaying a client's request: the fields the member adds break the client's
+// signature, so the member signs with its own (admin) credentials c, and
+// keeps the client's accessKey in FieldOnBehalfOf so that the receiver
+// applies the client's permissions, not the member's.
+func ForwardSigner(c Credentials) func(*remoting.Command) {
+	sign := Signer(c)
+	return func(req *remoting.Command) {
+		if ak := req.Ext(FieldAccessKey); ak != "" && req.Ext(FieldOnBehalfOf) == "" {
+			req.SetExt(FieldOnBehalfOf, ak)
+		}
+		sign(req)
 	}
 }
 

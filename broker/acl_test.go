@@ -356,3 +356,65 @@ func TestACLEndTransactionNeedsPublishOnTheHalfsTopic(t *testing.T) {
 		t.Fatalf("committed message: max offset %q", mo.Ext("offset"))
 	}
 }
+
+func TestACLForwardedWritesKeepTheClientsPermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plain_acl.yml")
+	if err := os.WriteFile(path, []byte(brokerTestACL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := acl.ParseCredentials(`{"accessKey":"opsAdmin","secretKey":"ops-secret-1"}`)
+	g := startGroupHarness(t, func(c *Config) { c.ACLEnable, c.ACLFile, c.InnerClientCredentials = true, path, creds })
+	leader := leaderOf(t, g.brokers, nil)
+	e := g.env
+	e.b = leader
+	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
+		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
+		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
+	}
+	g.waitDirectory(leader)
+	var follower *Broker
+	for _, b := range g.brokers {
+		if b != leader {
+			follower = b
+			break
+		}
+	}
+	send := func(ak, sk, body string) *remoting.Command {
+		ext := sendExt("Orders", 0, map[string]string{message.PropertyUniqKey: body})
+		acl.SignRequest(ext, []byte(body), acl.Credentials{AccessKey: ak, SecretKey: acl.Secret(sk)})
+		return e.callAddr(follower.Addr(), remoting.SendMessage, ext, []byte(body))
+	}
+	if r := send("appUser1", "app-secret-1", "via-follower"); r.Code != remoting.Success {
+		t.Fatalf("signed send through a follower: %d %q", r.Code, r.Remark)
+	}
+	if r := send("appUser2", "app-secret-2", "not-allowed"); r.Code != remoting.NoPermission {
+		t.Fatalf("unpermitted send through a follower: %d %q", r.Code, r.Remark)
+	}
+	// A half sent by appUser1; appUser2's END_TRANSACTION through a follower is
+	// judged at the leader with appUser2's rights, not the member's.
+	ext := sendExt("Orders", 0, map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "pg",
+		message.PropertyUniqKey: "U-fwd-half"})
+	ext["sysFlag"] = "4"
+	acl.SignRequest(ext, []byte("half"), acl.Credentials{AccessKey: "appUser1", SecretKey: "app-secret-1"})
+	h := e.callAddr(leader.Addr(), remoting.SendMessage, ext, []byte("half"))
+	if h.Code != remoting.Success {
+		t.Fatalf("half: %d %q", h.Code, h.Remark)
+	}
+	_, off, _ := message.ParseOffsetMsgID(h.Ext("msgId"))
+	end := map[string]string{"producerGroup": "pg", "tranStateTableOffset": h.Ext("queueOffset"), "commitLogOffset": strconv.FormatInt(off, 10),
+		"commitOrRollback": "12", "fromTransactionCheck": "false", "msgId": h.Ext("transactionId"), "transactionId": h.Ext("transactionId")}
+	acl.SignRequest(end, nil, acl.Credentials{AccessKey: "appUser2", SecretKey: "app-secret-2"})
+	if r := e.callAddr(follower.Addr(), remoting.EndTransaction, end, nil); r.Code != remoting.NoPermission || !strings.Contains(r.Remark, "appUser2") {
+		t.Fatalf("END_TRANSACTION of another's half through a follower: %d %q", r.Code, r.Remark)
+	}
+}
+
+func TestACLInAGroupNeedsInnerCredentials(t *testing.T) {
+	c := DefaultConfig()
+	c.NamesrvAddrs = []string{"127.0.0.1:1"}
+	c.ACLEnable, c.ACLFile = true, "plain_acl.yml"
+	c.DLegerPeers = "n0-127.0.0.1:1;n1-127.0.0.1:2"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "innerClientAuthenticationCredentials") {
+		t.Fatalf("Validate: %v", err)
+	}
+}

@@ -475,6 +475,9 @@ func (c *Config) Validate() error {
 	if c.ACLEnable && c.ACLFile == "" {
 		return errors.New("aclEnable=true needs aclFile (the plain_acl.yml path)")
 	}
+	if c.ACLEnable && strings.Contains(c.DLegerPeers, ";") && c.InnerClientCredentials.AccessKey == "" {
+		return errors.New("aclEnable=true in a group of several members needs innerClientAuthenticationCredentials (an admin account): members re-sign the writes they forward")
+	}
 	if !strings.Contains(c.DLegerPeers, c.DLegerSelfID+"-") {
 		return fmt.Errorf("dLegerSelfId %q is not among dLegerPeers %q", c.DLegerSelfID, c.DLegerPeers)
 	}
