@@ -133,3 +133,62 @@ func TestStandaloneACLOfficialClients(t *testing.T) {
 		t.Fatal("a refused send was consumed")
 	}
 }
+
+// TestThreeNodeACLOfficialClients runs a three-member group with ACL on: the
+// official producer (with credentials) spreads its sends over the members'
+// write aliases, so followers forward them, re-signed with the members'
+// innerClientAuthenticationCredentials; every message is stored once and
+// consumed, and an unsigned producer is refused.
+func TestThreeNodeACLOfficialClients(t *testing.T) {
+	topic, group := uniq("AclGroupTopic"), uniq("AclGroupGroup")
+	aclFile := filepath.Join(t.TempDir(), "plain_acl.yml")
+	yml := fmt.Sprintf(`accounts:
+  - accessKey: interopApp
+    secretKey: interop-app-secret
+    topicPerms: [%s=PUB|SUB]
+    groupPerms: [%s=SUB]
+  - accessKey: clusterMember
+    secretKey: cluster-member-secret
+    admin: true
+`, topic, group)
+	if err := os.WriteFile(aclFile, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cl := startCluster(t, "-aclEnable", "true", "-aclFile", aclFile,
+		"-innerClientAuthenticationCredentials", `{"accessKey":"clusterMember","secretKey":"cluster-member-secret"}`)
+	waitRouteLeader(t, cl.namesrvAddr, "TBW102", "", 60*time.Second)
+	creds := primitive.Credentials{AccessKey: "interopApp", SecretKey: "interop-app-secret"}
+	p := newProducer(t, cl.namesrvAddr, producer.WithCredentials(creds), producer.WithRetry(3))
+	var bodies []string
+	for i := range 30 {
+		b := fmt.Sprintf("acl-group-%d", i)
+		sendSync(t, p, topic, "", b)
+		bodies = append(bodies, b)
+	}
+	c := newCollector()
+	startPushConsumer(t, cl.namesrvAddr, group, topic, "*", c, consumer.WithCredentials(creds))
+	c.waitAll(t, bodies, 90*time.Second)
+	// The sends went to every member's write alias: followers forwarded them.
+	rc := remoting.NewClient(remoting.ClientConfig{})
+	defer rc.Close()
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	route, err := rc.Invoke(rctx, cl.namesrvAddr, remoting.NewRequest(remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil))
+	if err != nil || strings.Count(string(route.Body), `"brokerName":"broker-a@`) < 2 {
+		t.Fatalf("route without write aliases for the members: %v %s", err, route.Body)
+	}
+	c.mu.Lock()
+	for b, n := range c.seen {
+		if n != 1 {
+			t.Errorf("%q consumed %d times", b, n)
+		}
+	}
+	c.mu.Unlock()
+
+	unsigned := newProducer(t, cl.namesrvAddr, producer.WithRetry(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := unsigned.SendSync(ctx, primitive.NewMessage(topic, []byte("unsigned"))); err == nil || !strings.Contains(err.Error(), "CODE: 16") {
+		t.Fatalf("unsigned send: %v", err)
+	}
+}
