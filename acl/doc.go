@@ -34,8 +34,10 @@
 //     clients speak. Sends do sign their bornTimestamp and UNIQ_KEY: with
 //     SendWindow a stale send is refused and a fresh replay falls to the
 //     broker's duplicate table. Other replays need a new scheme (or TLS).
-//   - Raft members forwarding a client's request must re-sign it with their
-//     own (admin) credentials (Signer): the fields they add break the
-//     client's signature, and the client was already checked at the first hop.
+//   - Raft members forwarding a client's request re-sign it with their own
+//     admin credentials (ForwardSigner): the fields they add break the
+//     client's signature, which the first hop checked. The client's accessKey
+//     travels in raftmqOnBehalfOf, honoured only under an admin's signature,
+//     so the leader still judges the request with the client's permissions.
 //   - No package-level mutable state: accounts live in a Store passed in.
 package acl
