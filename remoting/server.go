@@ -460,9 +460,12 @@ func (s *Server) work(p *pool) {
 
 func (s *Server) run(j job) {
 	defer s.inflight.Done()
-	defer j.conn.doneInflight(int64(len(j.req.Body)))
+	size := int64(len(j.req.Body)) // before the handler, which may drop the body
 	start := time.Now()
 	resp := s.call(j)
+	// Before the answer leaves: a client that has it may send the next request
+	// at once and must find the slot free.
+	j.conn.doneInflight(size)
 	metrics.MeasureSinceWithLabels(s.metrics.handle, start, j.route.labels)
 	if resp == nil {
 		return
