@@ -52,6 +52,15 @@ func (e *testEnv) signedCall(ak, sk string, code int32, ext map[string]string, b
 	return e.call(code, ext, body)
 }
 
+// createTopicAsAdmin creates a one-queue topic signed by the test's admin account.
+func (e *testEnv) createTopicAsAdmin(topic string) {
+	e.t.Helper()
+	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": topic, "readQueueNums": "1",
+		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
+		e.t.Fatalf("create topic %s: %d %q", topic, r.Code, r.Remark)
+	}
+}
+
 func TestACLEnableRefusesUnsignedAndUnpermittedRequestsBeforeAnySideEffect(t *testing.T) {
 	e := aclEnv(t)
 	create := func() map[string]string {
@@ -261,10 +270,7 @@ func TestMaxBatchMessageCountTakesEffect(t *testing.T) {
 
 func TestACLReplayedSendIsStoredOnceAndAStaleOneRefused(t *testing.T) {
 	e := aclEnv(t)
-	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
-		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
-		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
-	}
+	e.createTopicAsAdmin("Orders")
 	// A captured signed send, replayed verbatim.
 	ext := sendExt("Orders", 0, map[string]string{message.PropertyUniqKey: "REPLAYED-1"})
 	acl.SignRequest(ext, []byte("pay 100"), acl.Credentials{AccessKey: "appUser1", SecretKey: "app-secret-1"})
@@ -292,8 +298,7 @@ func TestACLReplayedSendIsStoredOnceAndAStaleOneRefused(t *testing.T) {
 func TestACLSendBackCannotCopyAnotherTopicsMessage(t *testing.T) {
 	e := aclEnv(t)
 	offsetOf := func(ak, sk, topic, body string) string {
-		e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": topic, "readQueueNums": "1",
-			"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil)
+		e.createTopicAsAdmin(topic)
 		r := e.signedCall(ak, sk, remoting.SendMessage, sendExt(topic, 0, map[string]string{message.PropertyUniqKey: body}), []byte(body))
 		if r.Code != remoting.Success {
 			t.Fatalf("send to %s: %d %q", topic, r.Code, r.Remark)
@@ -327,10 +332,7 @@ func TestACLSendBackCannotCopyAnotherTopicsMessage(t *testing.T) {
 
 func TestACLEndTransactionNeedsPublishOnTheHalfsTopic(t *testing.T) {
 	e := aclEnv(t)
-	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
-		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
-		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
-	}
+	e.createTopicAsAdmin("Orders")
 	ext := sendExt("Orders", 0, map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "pg",
 		message.PropertyUniqKey: "U-half"})
 	ext["sysFlag"] = "4"
@@ -367,10 +369,7 @@ func TestACLForwardedWritesKeepTheClientsPermissions(t *testing.T) {
 	leader := leaderOf(t, g.brokers, nil)
 	e := g.env
 	e.b = leader
-	if r := e.signedCall("opsAdmin", "ops-secret-1", remoting.UpdateAndCreateTopic, map[string]string{"topic": "Orders", "readQueueNums": "1",
-		"writeQueueNums": "1", "perm": "6", "topicFilterType": "SINGLE_TAG", "order": "false"}, nil); r.Code != remoting.Success {
-		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
-	}
+	e.createTopicAsAdmin("Orders")
 	g.waitDirectory(leader)
 	var follower *Broker
 	for _, b := range g.brokers {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/interop/internal/harness"
-	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 )
 
@@ -51,17 +50,7 @@ func TestACLVerifiesTheOfficialClientsSignatures(t *testing.T) {
 	}
 	fb := startFakeBrokerWith(t, remoting.ServerConfig{Authenticate: hook})
 
-	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := startInProcessNamesrv(t)
 	cli := remoting.NewClient(remoting.ClientConfig{})
 	defer cli.Close()
 	const topic, deniedTopic = "InteropACLTopic", "InteropACLOther"
