@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/broker/lockmgr"
 	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/commitlog"
@@ -77,6 +78,7 @@ type Broker struct {
 	stats     runtimeStats
 	regKick   chan struct{}
 	services  *services
+	authz     *acl.Authorizer // nil unless aclEnable
 	fwd       *forwarder
 	// memberAddr is where the other members forward writes to (brokerIP2:port).
 	memberAddr string
@@ -120,6 +122,12 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	}
 	if err := os.MkdirAll(cfg.StorePathRootDir, 0o755); err != nil {
 		return nil, fmt.Errorf("storePathRootDir: %w", err)
+	}
+	var accounts *acl.Store // loaded before anything listens: ACL on means no request goes unchecked
+	if cfg.ACLEnable {
+		if accounts, err = acl.NewStore(cfg.ACLFile, logger.Named("acl")); err != nil {
+			return nil, fmt.Errorf("aclFile: %w", err)
+		}
 	}
 	ln := opts.Listener
 	if ln != nil {
@@ -213,10 +221,23 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	if opts.Namesrv != nil {
 		b.namesrv = opts.Namesrv
 	} else {
-		b.namesrv = remoting.NewClient(remoting.ClientConfig{Logger: logger.Named("namesrv-client")})
+		nsCfg := remoting.ClientConfig{Logger: logger.Named("namesrv-client")}
+		if cfg.InnerClientCredentials.AccessKey != "" {
+			nsCfg.Sign = acl.Signer(cfg.InnerClientCredentials) // a namesrv with ACL on wants registrations signed
+		}
+		b.namesrv = remoting.NewClient(nsCfg)
 	}
 
-	b.srv = remoting.NewServer(remoting.ServerConfig{MaxFrameSize: cfg.MaxFrameSize, Logger: logger.Named("remoting")})
+	srvCfg := cfg.remotingServerConfig()
+	srvCfg.Logger = logger.Named("remoting")
+	if accounts != nil {
+		// Sends older than the duplicate window are refused; younger replays are deduplicated.
+		b.authz = acl.NewAuthorizer(accounts.Accounts, logger.Named("acl"), acl.SendWindow(cfg.DuplicateWindow))
+		srvCfg.Authenticate = b.authz.Authenticate
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); accounts.Run(b.ctx, acl.DefaultReloadInterval) }()
+	}
+	b.srv = remoting.NewServer(srvCfg)
 	b.registerHandlers()
 	b.srv.OnClose(b.onConnClose)
 

@@ -12,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/remoting"
 )
 
 // FlushDiskType selects when an appended entry is fdatasynced.
@@ -63,6 +67,19 @@ type Config struct {
 	TransactionCheckMax      int           // transactionCheckMax: checks before a half is discarded
 	DuplicateWindow          time.Duration // raftmq duplicateWindowSeconds: sends deduplicated by UNIQ_KEY; 0 = off
 	DuplicateMaxEntries      int           // raftmq duplicateMaxEntries: keys remembered, oldest evicted first
+	ACLEnable                bool          // aclEnable: authenticate and authorize every request (ACL 1.0)
+	ACLFile                  string        // raftmq aclFile: the plain_acl.yml (RocketMQ: $ROCKETMQ_HOME/conf/plain_acl.yml)
+	// The remoting server's limits on hostile peers (remoting.ServerConfig); 0 = none
+	// (except the idle timeout, which is always on).
+	ServerIdleTimeout      time.Duration // serverChannelMaxIdleTimeSeconds: close connections silent this long
+	ServerFrameTimeout     time.Duration // raftmq serverFrameReadTimeoutSeconds: a frame's first to last byte
+	ServerMaxConnections   int           // raftmq serverMaxConnections: later connections are closed
+	ServerMaxInflight      int           // raftmq serverMaxInflightPerConnection: then SYSTEM_BUSY
+	ServerMaxInflightBytes int           // raftmq serverMaxInflightBytesPerConnection: request bodies, then SYSTEM_BUSY
+	MaxBatchMessages       int           // raftmq maxBatchMessageCount: items of one SEND_BATCH, then MESSAGE_ILLEGAL
+	// innerClientAuthenticationCredentials {"accessKey":…,"secretKey":…}: what
+	// this broker signs its own requests (registration) with; empty = unsigned.
+	InnerClientCredentials acl.Credentials
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -99,6 +116,12 @@ func DefaultConfig() Config {
 		TransactionCheckMax:      15,
 		DuplicateWindow:          120 * time.Second,
 		DuplicateMaxEntries:      1_000_000,
+		ServerIdleTimeout:        remoting.DefaultIdleTimeout,
+		ServerFrameTimeout:       remoting.DefaultFrameTimeout,
+		ServerMaxConnections:     remoting.DefaultMaxConns,
+		ServerMaxInflight:        remoting.DefaultMaxInflightPerConn,
+		ServerMaxInflightBytes:   remoting.DefaultMaxInflightBytesPerConn,
+		MaxBatchMessages:         message.DefaultBatchMaxItems,
 	}
 }
 
@@ -246,14 +269,30 @@ var configKeys = map[string]configKey{
 		c.MappedFileSize = n
 		return nil
 	}},
-	"registerNameServerPeriod":       durationKey(time.Millisecond, 1000, 600000, func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
-	"slaveReadEnable":                boolKey(func(c *Config) *bool { return &c.SlaveReadEnable }),
-	"longPollingEnable":              boolKey(func(c *Config) *bool { return &c.LongPollingEnable }),
-	"clientChannelMaxIdleSeconds":    durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
-	"offsetFlushIntervalMs":          durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
-	"maxFrameSize":                   intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
-	"duplicateWindowSeconds":         durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
-	"duplicateMaxEntries":            intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
+	"registerNameServerPeriod":            durationKey(time.Millisecond, 1000, 600000, func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
+	"slaveReadEnable":                     boolKey(func(c *Config) *bool { return &c.SlaveReadEnable }),
+	"longPollingEnable":                   boolKey(func(c *Config) *bool { return &c.LongPollingEnable }),
+	"clientChannelMaxIdleSeconds":         durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
+	"offsetFlushIntervalMs":               durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
+	"maxFrameSize":                        intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
+	"duplicateWindowSeconds":              durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
+	"duplicateMaxEntries":                 intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
+	"aclEnable":                           boolKey(func(c *Config) *bool { return &c.ACLEnable }),
+	"aclFile":                             stringKey(false, func(c *Config) *string { return &c.ACLFile }),
+	"serverChannelMaxIdleTimeSeconds":     durationKey(time.Second, 1, 86400, func(c *Config) *time.Duration { return &c.ServerIdleTimeout }),
+	"serverFrameReadTimeoutSeconds":       durationKey(time.Second, 0, 3600, func(c *Config) *time.Duration { return &c.ServerFrameTimeout }),
+	"serverMaxConnections":                intKey(0, 1<<20, func(c *Config) *int { return &c.ServerMaxConnections }),
+	"serverMaxInflightPerConnection":      intKey(0, 1<<20, func(c *Config) *int { return &c.ServerMaxInflight }),
+	"serverMaxInflightBytesPerConnection": intKey(0, 1<<30, func(c *Config) *int { return &c.ServerMaxInflightBytes }),
+	"maxBatchMessageCount":                intKey(1, 1<<20, func(c *Config) *int { return &c.MaxBatchMessages }),
+	"innerClientAuthenticationCredentials": {set: func(c *Config, v string) error {
+		creds, err := acl.ParseCredentials(v)
+		if err != nil {
+			return err
+		}
+		c.InnerClientCredentials = creds
+		return nil
+	}},
 	"brokerRole":                     ignoredKey, // master/slave replication: Raft decides roles
 	"haListenPort":                   ignoredKey,
 	"brokerPermission":               ignoredKey,
@@ -433,10 +472,35 @@ func (c *Config) Validate() error {
 	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("messageDelayLevel: %w", err)
 	}
+	if c.ACLEnable && c.ACLFile == "" {
+		return errors.New("aclEnable=true needs aclFile (the plain_acl.yml path)")
+	}
+	if c.ACLEnable && strings.Contains(c.DLegerPeers, ";") && c.InnerClientCredentials.AccessKey == "" {
+		return errors.New("aclEnable=true in a group of several members needs innerClientAuthenticationCredentials (an admin account): members re-sign the writes they forward")
+	}
 	if !strings.Contains(c.DLegerPeers, c.DLegerSelfID+"-") {
 		return fmt.Errorf("dLegerSelfId %q is not among dLegerPeers %q", c.DLegerSelfID, c.DLegerPeers)
 	}
 	return nil
+}
+
+// remotingServerConfig maps the server keys onto remoting.ServerConfig, where
+// a zero means "default" and a negative value "none".
+func (c *Config) remotingServerConfig() remoting.ServerConfig {
+	off := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return remoting.ServerConfig{
+		MaxFrameSize:            c.MaxFrameSize,
+		IdleTimeout:             c.ServerIdleTimeout,
+		FrameTimeout:            time.Duration(off(int(c.ServerFrameTimeout))),
+		MaxConns:                off(c.ServerMaxConnections),
+		MaxInflightPerConn:      off(c.ServerMaxInflight),
+		MaxInflightBytesPerConn: int64(off(c.ServerMaxInflightBytes)),
+	}
 }
 
 // AdvertisedAddr is the address clients and the namesrv see: brokerIP1:listenPort,

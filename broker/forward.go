@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -68,11 +69,16 @@ type forwarder struct {
 }
 
 func newForwarder(b *Broker) *forwarder {
+	cc := remoting.ClientConfig{MaxFrameSize: b.cfg.MaxFrameSize, DialTimeout: forwardDialTimeout, Logger: b.log.Named("forward-client")}
+	if b.cfg.ACLEnable {
+		// The fields added below break the client's signature (checked here
+		// already): re-sign as this member, naming the client for the leader.
+		cc.Sign = acl.ForwardSigner(b.cfg.InnerClientCredentials)
+	}
 	return &forwarder{
-		b:   b,
-		log: b.log.Named("forward"),
-		client: remoting.NewClient(remoting.ClientConfig{MaxFrameSize: b.cfg.MaxFrameSize, DialTimeout: forwardDialTimeout,
-			Logger: b.log.Named("forward-client")}),
+		b:       b,
+		log:     b.log.Named("forward"),
+		client:  remoting.NewClient(cc),
 		changed: make(chan struct{}),
 	}
 }

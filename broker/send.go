@@ -109,7 +109,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		if h.Topic != topic || strings.HasPrefix(topic, message.RetryGroupTopicPrefix) {
 			return remoting.NewResponse(remoting.MessageIllegal, "batch messages cannot be sent to a retry topic")
 		}
-		items, err := message.DecodeBatch(req.Body)
+		items, err := message.DecodeBatchLimited(req.Body, message.BatchLimits{MaxBytes: b.cfg.MaxMessageSize, MaxItems: b.cfg.MaxBatchMessages})
 		if err != nil {
 			return remoting.NewResponse(remoting.MessageIllegal, "bad batch body: "+err.Error())
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/broker/retry"
 	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/broker/txn"
@@ -303,6 +304,17 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 	if resp := b.writableOrError(); resp != nil {
 		return resp
 	}
+	orig, err := b.services.ReadRecord(ctx, sb.Offset)
+	if err != nil {
+		return remoting.NewResponse(remoting.SystemError, fmt.Sprintf("no message at offset %d: %v", sb.Offset, err))
+	}
+	if b.authz != nil {
+		// The offset may name any topic's message; copying it into the caller's
+		// retry topic would let a consumer read what it may not subscribe to.
+		if err := b.authz.MayUseTopic(req, orig.Topic, acl.PermSub); err != nil {
+			return remoting.NewResponse(remoting.NoPermission, err.Error())
+		}
+	}
 	g, found := b.meta.Group(sb.Group)
 	if !found {
 		if !b.cfg.AutoCreateSubGroup {
@@ -312,10 +324,6 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 		if _, err := b.propose(ctx, &metaCommand{Op: opPutGroups, Groups: []GroupConfig{g}}); err != nil {
 			return b.writeError(err)
 		}
-	}
-	orig, err := b.services.ReadRecord(ctx, sb.Offset)
-	if err != nil {
-		return remoting.NewResponse(remoting.SystemError, fmt.Sprintf("no message at offset %d: %v", sb.Offset, err))
 	}
 	res, err := retry.SendBack(sb, orig, retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes})
 	if err != nil {
@@ -348,6 +356,18 @@ func (b *Broker) handleEndTransaction(ctx context.Context, _ *remoting.Conn, req
 	er, err := txn.ParseEndTransactionHeader(req.ExtFields)
 	if err != nil {
 		return remoting.NewResponse(remoting.SystemError, err.Error())
+	}
+	if b.authz != nil {
+		// The header names the half by offset only: it must be one the caller may publish.
+		if half, err := b.services.ReadRecord(ctx, er.CommitLogOffset); err == nil {
+			topic := half.Properties[message.PropertyRealTopic]
+			if topic == "" {
+				topic = half.Topic
+			}
+			if err := b.authz.MayUseTopic(req, topic, acl.PermPub); err != nil {
+				return remoting.NewResponse(remoting.NoPermission, err.Error())
+			}
+		}
 	}
 	outcome, err := b.services.txn.EndTransaction(ctx, er)
 	if err != nil {

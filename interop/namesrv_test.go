@@ -146,12 +146,19 @@ type fakeBroker struct {
 
 func startFakeBroker(t *testing.T) *fakeBroker {
 	t.Helper()
+	return startFakeBrokerWith(t, remoting.ServerConfig{})
+}
+
+// startFakeBrokerWith is startFakeBroker with a server configuration (e.g. an
+// Authenticate hook).
+func startFakeBrokerWith(t *testing.T, cfg remoting.ServerConfig) *fakeBroker {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fb := &fakeBroker{addr: ln.Addr().String()}
-	srv := remoting.NewServer(remoting.ServerConfig{})
+	srv := remoting.NewServer(cfg)
 	ok := func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		return remoting.NewResponse(remoting.Success, "")
 	}
@@ -192,14 +199,14 @@ func (fb *fakeBroker) sends() int {
 
 // sendOnce sends one message with a fresh official producer (fresh, so it reads
 // the route now rather than from a 30 s cache) and returns the error.
-func sendOnce(t *testing.T, nsAddr, topic string) (*primitive.SendResult, error) {
+func sendOnce(t *testing.T, nsAddr, topic string, opts ...producer.Option) (*primitive.SendResult, error) {
 	t.Helper()
-	p, err := producer.NewDefaultProducer(
+	p, err := producer.NewDefaultProducer(append([]producer.Option{
 		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{nsAddr})),
 		producer.WithGroupName("interop-fencing"),
 		producer.WithRetry(0),
-		producer.WithSendMsgTimeout(5*time.Second),
-	)
+		producer.WithSendMsgTimeout(5 * time.Second),
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,10 +219,10 @@ func sendOnce(t *testing.T, nsAddr, topic string) (*primitive.SendResult, error)
 	return p.SendSync(ctx, primitive.NewMessage(topic, []byte("hello")))
 }
 
-// TestNamesrvFencingVisibleToOfficialClient checks, through an official
-// producer, that a new leader with a higher term takes brokerAddrs[0] at once and
-// that a stale leader's lower-term registration does not take it back.
-func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
+// startInProcessNamesrv starts a namesrv in this process on a free loopback
+// port and stops it at the end of the test.
+func startInProcessNamesrv(t *testing.T) *namesrv.Server {
+	t.Helper()
 	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -227,6 +234,14 @@ func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
+	return srv
+}
+
+// TestNamesrvFencingVisibleToOfficialClient checks, through an official
+// producer, that a new leader with a higher term takes brokerAddrs[0] at once and
+// that a stale leader's lower-term registration does not take it back.
+func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
+	srv := startInProcessNamesrv(t)
 	nsAddr := srv.Addr()
 	old, neu := startFakeBroker(t), startFakeBroker(t)
 	cli := remoting.NewClient(remoting.ClientConfig{})
@@ -277,7 +292,7 @@ func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
 	if old.sends() != 1 || neu.sends() != 2 {
 		t.Fatalf("after step-down old=%d neu=%d", old.sends(), neu.sends())
 	}
-	mqs, err := newAdmin(t, nsAddr).FetchPublishMessageQueues(ctx, topic)
+	mqs, err := newAdmin(t, nsAddr).FetchPublishMessageQueues(context.Background(), topic)
 	if err != nil || len(mqs) != 4 {
 		t.Fatalf("publish queues %v %v", mqs, err)
 	}
@@ -287,17 +302,7 @@ func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
 // it answers TOPIC_NOT_EXIST, and the official producer falls back to the
 // TBW102 route and sends to that broker's brokerId 0.
 func TestNamesrvAutoCreateFallback(t *testing.T) {
-	srv := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := startInProcessNamesrv(t)
 	fb := startFakeBroker(t)
 	cli := remoting.NewClient(remoting.ClientConfig{})
 	defer cli.Close()

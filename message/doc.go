@@ -27,6 +27,10 @@
 //     first 0x01, empty key dropped) except that an empty value is kept, so
 //     that what AppendRecord writes decodes back identically. Keys and values
 //     containing 0x01 or 0x02 are refused on encode.
+//   - A SEND_BATCH_MESSAGE body is checked against BatchLimits (whole-body
+//     size, as RocketMQ checks maxMessageSize, and item count) and every
+//     item's framing is walked before any message is allocated, so hostile
+//     batches are refused (ErrBatchTooLarge) at no per-item cost.
 //   - Decoders copy what they return (bodies are not aliased into the input),
 //     so an Ext stays valid after the mmap'd segment it came from is released.
 package message

@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -116,7 +117,18 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, batchItemFixed))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		msgs, err := DecodeBatch(b)
+		// Limits drawn from the input itself, so every boundary gets exercised.
+		var limits BatchLimits
+		if len(b) > 0 {
+			limits = BatchLimits{MaxBytes: len(b) - int(b[0]%4), MaxItems: int(b[len(b)-1] % 8)}
+		}
+		msgs, err := DecodeBatchLimited(b, limits)
+		if limits.MaxBytes > 0 && len(b) > limits.MaxBytes && !errors.Is(err, ErrBatchTooLarge) {
+			t.Fatalf("%d bytes over MaxBytes %d accepted or refused otherwise: %v", len(b), limits.MaxBytes, err)
+		}
+		if limits.MaxItems > 0 && len(msgs) > limits.MaxItems {
+			t.Fatalf("%d messages over MaxItems %d", len(msgs), limits.MaxItems)
+		}
 		if err != nil {
 			return
 		}

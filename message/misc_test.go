@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -140,6 +141,59 @@ func TestDecodeBatchErrors(t *testing.T) {
 				t.Fatalf("no error; decoded %+v", got)
 			}
 		})
+	}
+}
+
+// emptyBatch is n items with no body and no properties: the cheapest bytes
+// that decode into the most messages.
+func emptyBatch(t testing.TB, n int) []byte {
+	b, err := EncodeBatch(make([]Message, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeBatchRefusesAmplificationBeforeAllocating(t *testing.T) {
+	// The probe of issue 15: ~15 MiB of 700 000 empty items.
+	probe := emptyBatch(t, 700_000)
+	for name, limits := range map[string]BatchLimits{
+		"body over MaxBytes":  DefaultBatchLimits(),
+		"items over MaxItems": {MaxBytes: 16 << 20, MaxItems: DefaultBatchMaxItems},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			allocs := testing.AllocsPerRun(3, func() { _, err = DecodeBatchLimited(probe, limits) })
+			if !errors.Is(err, ErrBatchTooLarge) {
+				t.Fatalf("err = %v, want ErrBatchTooLarge", err)
+			}
+			if allocs > 10 { // the error value only, not one per item
+				t.Fatalf("refusing cost %v allocations", allocs)
+			}
+		})
+	}
+	// A batch whose last item is malformed is refused as cheaply: framing is
+	// checked for every item before any is decoded.
+	bad := append(emptyBatch(t, 5000), 0, 0, 0)
+	var err error
+	if allocs := testing.AllocsPerRun(3, func() { _, err = DecodeBatch(bad) }); err == nil || errors.Is(err, ErrBatchTooLarge) || allocs > 10 {
+		t.Fatalf("malformed tail: err %v after %v allocations", err, allocs)
+	}
+}
+
+func TestDecodeBatchLimitsAreInclusive(t *testing.T) {
+	b := emptyBatch(t, 100)
+	if msgs, err := DecodeBatchLimited(b, BatchLimits{MaxBytes: len(b), MaxItems: 100}); err != nil || len(msgs) != 100 {
+		t.Fatalf("batch exactly at its limits: %d messages, %v", len(msgs), err)
+	}
+	if _, err := DecodeBatchLimited(b, BatchLimits{MaxBytes: len(b) - 1}); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("one byte over MaxBytes: %v", err)
+	}
+	if _, err := DecodeBatchLimited(b, BatchLimits{MaxItems: 99}); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("one item over MaxItems: %v", err)
+	}
+	if msgs, err := DecodeBatchLimited(b, BatchLimits{}); err != nil || len(msgs) != 100 {
+		t.Fatalf("zero limits are off: %d messages, %v", len(msgs), err)
 	}
 }
 

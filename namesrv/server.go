@@ -59,6 +59,9 @@ type Config struct {
 	// Workers and Queue size the handler pool when the Server owns its remoting
 	// server; defaults 8 and 10000.
 	Workers, Queue int
+	// Authenticate, when set, checks every request before any handler runs
+	// (remoting.ServerConfig.Authenticate; the acl package's hook).
+	Authenticate func(*remoting.Conn, *remoting.Command) *remoting.Command
 }
 
 // Server is a namesrv: the route table and KV store behind the remoting handlers.
@@ -159,7 +162,7 @@ func (s *Server) ownServer(ln net.Listener) (*remoting.Server, error) {
 		s.mu.Unlock()
 		return nil, errors.New("namesrv: already serving")
 	}
-	rs := remoting.NewServer(remoting.ServerConfig{Logger: s.log.Named("remoting")})
+	rs := remoting.NewServer(remoting.ServerConfig{Logger: s.log.Named("remoting"), Authenticate: s.cfg.Authenticate})
 	s.own = rs
 	s.addr = ln.Addr()
 	s.mu.Unlock()

@@ -20,6 +20,9 @@ type ClientConfig struct {
 	IdleTimeout  time.Duration // default 120 s
 	Logger       hclog.Logger
 	Handler      Handler // optional: serves requests the server initiates (e.g. NOTIFY_CONSUMER_IDS_CHANGED)
+	// Sign, when set, is applied to every request this client sends, before
+	// it is written (the acl package's Signer adds ACL 1.0's signature).
+	Sign func(req *Command)
 }
 
 // DefaultDialTimeout bounds connection setup when ctx has an earlier deadline or none.
@@ -89,6 +92,7 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 	if err != nil {
 		return nil, err
 	}
+	c.sign(req)
 	return conn.Invoke(ctx, req)
 }
 
@@ -100,6 +104,7 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb 
 	if err != nil {
 		return err
 	}
+	c.sign(req)
 	return conn.InvokeAsync(ctx, req, cb)
 }
 
@@ -109,7 +114,14 @@ func (c *Client) InvokeOneway(ctx context.Context, addr string, req *Command) er
 	if err != nil {
 		return err
 	}
+	c.sign(req)
 	return conn.InvokeOneway(req)
+}
+
+func (c *Client) sign(req *Command) {
+	if c.cfg.Sign != nil {
+		c.cfg.Sign(req)
+	}
 }
 
 // CloseConn closes the connection to addr, if any; the next call re-dials.

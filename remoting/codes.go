@@ -1,6 +1,9 @@
 package remoting
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Request codes (PROTOCOL.md §2.2). They travel in Command.Code of a request.
 const (
@@ -203,4 +206,15 @@ func ResponseCodeName(code int32) string {
 		return n
 	}
 	return "CODE_" + strconv.FormatInt(int64(code), 10)
+}
+
+// RequestCodes returns every request code this package names, in ascending
+// order: the list a per-code table elsewhere (the acl package's) must cover.
+func RequestCodes() []int32 {
+	out := make([]int32, 0, len(requestCodeNames))
+	for c := range requestCodeNames {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -23,6 +23,13 @@ var ErrConnClosed = errors.New("remoting: connection closed")
 // (Java's serverChannelMaxIdleTimeSeconds and the Go client's read deadline).
 const DefaultIdleTimeout = 120 * time.Second
 
+// DefaultFrameTimeout bounds how long a frame may take to arrive once its
+// first byte did (ServerConfig.FrameTimeout). The idle deadline alone moves on
+// every byte, so a peer trickling one byte a second would hold a connection and
+// a growing frame buffer forever. 30 s is ten times the official clients'
+// default request timeout: a frame that slow has been given up by its sender.
+const DefaultFrameTimeout = 30 * time.Second
+
 // DefaultMaxQueuedBytes is how many response bytes may wait for a peer that does
 // not read before its connection is closed (ServerConfig.MaxQueuedBytesPerConn).
 const DefaultMaxQueuedBytes = 64 << 20
@@ -43,7 +50,8 @@ type Conn struct {
 	logger   hclog.Logger
 	maxFrame int
 	idle     time.Duration
-	version  int32 // stamped on responses
+	frameTTL time.Duration // 0 = no deadline for a whole frame
+	version  int32         // stamped on responses
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -58,11 +66,12 @@ type Conn struct {
 	wake      chan struct{} // capacity 1: "the queue is not empty"
 	wbuf      net.Buffers   // writer goroutine only
 
-	opaque   atomic.Int32
-	inflight atomic.Int32 // server side: requests of this connection queued or running
-	pendMu   sync.Mutex
-	pending  map[int32]*pendingCall
-	pendEnd  bool // no more pending calls accepted
+	opaque        atomic.Int32
+	inflight      atomic.Int32 // server side: requests of this connection queued or running
+	inflightBytes atomic.Int64 // server side: body bytes of those requests
+	pendMu        sync.Mutex
+	pending       map[int32]*pendingCall
+	pendEnd       bool // no more pending calls accepted
 
 	dispatch func(*Conn, *Command) // requests from the peer; runs on the reader goroutine
 	onClose  func(*Conn)           // once, after both goroutines have ended
@@ -87,6 +96,7 @@ type connOptions struct {
 	maxFrame  int
 	maxQueued int
 	idle      time.Duration
+	frameTTL  time.Duration
 	version   int32
 	dispatch  func(*Conn, *Command)
 	onClose   func(*Conn)
@@ -101,6 +111,7 @@ func newConn(parent context.Context, nc net.Conn, o connOptions) *Conn {
 		logger:    o.logger,
 		maxFrame:  o.maxFrame,
 		idle:      o.idle,
+		frameTTL:  o.frameTTL,
 		version:   o.version,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -127,6 +138,12 @@ func newConn(parent context.Context, nc net.Conn, o connOptions) *Conn {
 		close(c.done)
 	}()
 	return c
+}
+
+// doneInflight undoes the accounting of one request of size body bytes.
+func (c *Conn) doneInflight(size int64) {
+	c.inflight.Add(-1)
+	c.inflightBytes.Add(-size)
 }
 
 // ID returns the connection's id, unique within its server or client.
@@ -425,13 +442,25 @@ func (c *Conn) drain() {
 }
 
 func (c *Conn) readLoop() {
-	br := bufio.NewReaderSize(idleReader{c.nc, c.idle}, readBufferSize)
+	dr := &deadlineReader{nc: c.nc, idle: c.idle}
+	br := bufio.NewReaderSize(dr, readBufferSize)
 	for {
-		cmd, err := ReadCommand(br, c.maxFrame)
-		if err != nil {
-			c.logReadError(err)
+		// Between frames only the idle deadline applies. Once a frame's first
+		// byte is here (read now or already buffered), the whole frame must
+		// arrive within frameTTL however steadily its bytes trickle in.
+		if _, err := br.Peek(1); err != nil {
+			c.logReadError(err, false)
 			return
 		}
+		if c.frameTTL > 0 {
+			dr.frameDeadline = time.Now().Add(c.frameTTL)
+		}
+		cmd, err := ReadCommand(br, c.maxFrame)
+		if err != nil {
+			c.logReadError(err, !dr.frameDeadline.IsZero())
+			return
+		}
+		dr.frameDeadline = time.Time{}
 		if cmd.IsResponse() {
 			c.deliver(cmd)
 			continue
@@ -440,13 +469,16 @@ func (c *Conn) readLoop() {
 	}
 }
 
-func (c *Conn) logReadError(err error) {
+func (c *Conn) logReadError(err error, inFrame bool) {
 	var fe *FrameError
 	switch {
 	case c.isClosed():
 	case errors.As(err, &fe):
 		metrics.IncrCounter([]string{"remoting", c.side, "bad_frames"}, 1)
 		c.logger.Warn("closing connection after a bad frame", "remote", c.RemoteAddr(), "error", err)
+	case errors.Is(err, os.ErrDeadlineExceeded) && inFrame:
+		metrics.IncrCounter([]string{"remoting", c.side, "frame_timeouts"}, 1)
+		c.logger.Debug("closing connection: frame not completed in time", "remote", c.RemoteAddr(), "frame_timeout", c.frameTTL)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		metrics.IncrCounter([]string{"remoting", c.side, "idle_closes"}, 1)
 		c.logger.Debug("closing idle connection", "remote", c.RemoteAddr(), "idle", c.idle)
@@ -457,16 +489,25 @@ func (c *Conn) logReadError(err error) {
 	}
 }
 
-// idleReader pushes the read deadline forward on every read, so only a
-// connection without inbound bytes for the idle period times out.
-type idleReader struct {
-	nc   net.Conn
-	idle time.Duration
+// deadlineReader sets the read deadline before every read: the idle period
+// from now, or the current frame's deadline if that comes first. Only the
+// reader goroutine touches it.
+type deadlineReader struct {
+	nc            net.Conn
+	idle          time.Duration
+	frameDeadline time.Time // zero between frames
 }
 
-func (r idleReader) Read(p []byte) (int, error) {
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	var d time.Time
 	if r.idle > 0 {
-		if err := r.nc.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
+		d = time.Now().Add(r.idle)
+	}
+	if !r.frameDeadline.IsZero() && (d.IsZero() || r.frameDeadline.Before(d)) {
+		d = r.frameDeadline
+	}
+	if !d.IsZero() {
+		if err := r.nc.SetReadDeadline(d); err != nil {
 			return 0, err
 		}
 	}

@@ -31,14 +31,26 @@
 //   - Writes are batched: the writer takes every queued frame into one writev,
 //     and BodyParts (mmap'd message bytes) go to the socket without a copy; their
 //     Release runs exactly once, after the write or when the frame is dropped.
+//   - Hostile peers are bounded (ServerConfig, each with a default and < 0 =
+//     off): a frame must be complete within FrameTimeout (30 s) of its first
+//     byte, whereas the idle timeout moves with every byte (slowloris); at most
+//     MaxConns (4096) connections, later ones are closed on accept; at most
+//     MaxInflightPerConn (1024) requests and MaxInflightBytesPerConn (128 MiB)
+//     of request bodies queued or running per connection. Over those limits a
+//     request is answered SYSTEM_BUSY at once rather than the connection no
+//     longer being read: the client learns why and can retry elsewhere, and
+//     responses to the server's own calls on that connection still arrive.
+//   - ServerConfig.Authenticate (the acl package's hook) sees each request
+//     first, on the reader goroutine; what it refuses is answered at once and
+//     reaches no pool and no handler.
 //   - Queuing a frame never blocks: a handler never waits for a slow peer. A
 //     peer that lets more than ServerConfig.MaxQueuedBytesPerConn (64 MiB)
 //     pile up, or whose single write stalls for 30 s, is disconnected; this
 //     bounds memory and the mmap leases pinned by unsent pull responses.
 //
 // Metrics (armon/go-metrics global registry, shared with raft):
-// remoting.server.requests / busy / panics {code}, remoting.server.handle timer
+// remoting.server.requests / busy / panics / refused {code}, remoting.server.handle timer
 // {code}, remoting.server.send_errors, remoting.{server,client}.bad_frames,
-// idle_closes and slow_peer_closes, remoting.client.dial_errors. The code label is the numeric request
+// idle_closes, frame_timeouts and slow_peer_closes, remoting.server.refused_conns, remoting.client.dial_errors. The code label is the numeric request
 // code for registered handlers and "other" otherwise, so cardinality stays low.
 package remoting

@@ -26,16 +26,44 @@ type ServerConfig struct {
 	IdleTimeout  time.Duration // default 120 s: close connections with no inbound bytes for that long
 	Logger       hclog.Logger
 	Version      int32 // stamped on responses, default 401
-	// MaxConns, when > 0, closes connections accepted beyond this many.
+	// FrameTimeout bounds the time from a frame's first byte to its last
+	// (default DefaultFrameTimeout, < 0 = none). The idle timeout moves with
+	// every byte; this one does not, so a peer trickling bytes is dropped.
+	FrameTimeout time.Duration
+	// MaxConns closes connections accepted beyond this many open ones
+	// (default DefaultMaxConns, < 0 = unlimited).
 	MaxConns int
-	// MaxInflightPerConn, when > 0, answers SystemBusy to a connection that has
-	// this many requests queued or running, so one peer cannot fill the pools.
-	MaxInflightPerConn int
+	// MaxInflightPerConn and MaxInflightBytesPerConn bound the requests of one
+	// connection that are queued or running, by count and by body bytes
+	// (defaults DefaultMaxInflightPerConn and DefaultMaxInflightBytesPerConn,
+	// < 0 = unlimited). A request beyond either is answered SystemBusy at once
+	// rather than by no longer reading the connection: the peer learns why
+	// (Java producers retry "[REJECTREQUEST]" elsewhere), responses to the
+	// server's own calls on that connection keep flowing, and what the refused
+	// frame cost is already bounded by MaxFrameSize.
+	MaxInflightPerConn      int
+	MaxInflightBytesPerConn int64
+	// Authenticate, when set, sees every request before anything else does
+	// (no handler, pool or in-flight slot is involved): a non-nil result is
+	// sent as the response instead (oneway requests get none) and the
+	// request goes no further, so a refused request changes nothing. It runs
+	// on the connection's reader goroutine and must not block.
+	Authenticate func(c *Conn, req *Command) *Command
 	// MaxQueuedBytesPerConn bounds the response bytes waiting for a peer that
 	// does not read (default DefaultMaxQueuedBytes); beyond it the connection is
 	// closed, so handlers never block on a slow peer and memory stays bounded.
 	MaxQueuedBytesPerConn int
 }
+
+// Resource defaults of ServerConfig. Each open connection costs two goroutines
+// and a 16 KiB read buffer; 4096 of them stay well under 1 GiB even when every
+// one is mid-frame. 1024 requests or 128 MiB in flight per connection is far
+// beyond what one client's async sends need within a request timeout.
+const (
+	DefaultMaxConns                = 4096
+	DefaultMaxInflightPerConn      = 1024
+	DefaultMaxInflightBytesPerConn = 128 << 20
+)
 
 // DefaultPool is the name of the pool used when Handle is given pool "".
 const DefaultPool = "default"
@@ -52,6 +80,8 @@ type Server struct {
 	cfg     ServerConfig
 	logger  hclog.Logger
 	metrics serverMetrics
+
+	refusedLog *LogLimiter // connections refused over MaxConns
 
 	mu        sync.RWMutex
 	routes    map[int32]*route
@@ -97,16 +127,18 @@ type job struct {
 // serverMetrics holds the metric keys, built once per server so reporting a
 // request allocates nothing.
 type serverMetrics struct {
-	requests, busy, panics, handle, sendErrors []string
+	requests, busy, panics, handle, sendErrors, refusedConns, refused []string
 }
 
 func newServerMetrics() serverMetrics {
 	return serverMetrics{
-		requests:   []string{"remoting", "server", "requests"},
-		busy:       []string{"remoting", "server", "busy"},
-		panics:     []string{"remoting", "server", "panics"},
-		handle:     []string{"remoting", "server", "handle"},
-		sendErrors: []string{"remoting", "server", "send_errors"},
+		requests:     []string{"remoting", "server", "requests"},
+		busy:         []string{"remoting", "server", "busy"},
+		panics:       []string{"remoting", "server", "panics"},
+		handle:       []string{"remoting", "server", "handle"},
+		sendErrors:   []string{"remoting", "server", "send_errors"},
+		refusedConns: []string{"remoting", "server", "refused_conns"},
+		refused:      []string{"remoting", "server", "refused"},
 	}
 }
 
@@ -124,22 +156,27 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.MaxQueuedBytesPerConn <= 0 {
 		cfg.MaxQueuedBytesPerConn = DefaultMaxQueuedBytes
 	}
+	cfg.FrameTimeout = defaultOrOff(cfg.FrameTimeout, DefaultFrameTimeout)
+	cfg.MaxConns = defaultOrOff(cfg.MaxConns, DefaultMaxConns)
+	cfg.MaxInflightPerConn = defaultOrOff(cfg.MaxInflightPerConn, DefaultMaxInflightPerConn)
+	cfg.MaxInflightBytesPerConn = defaultOrOff(cfg.MaxInflightBytesPerConn, DefaultMaxInflightBytesPerConn)
 	logger := cfg.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		logger:    logger,
-		metrics:   newServerMetrics(),
-		routes:    make(map[int32]*route),
-		pools:     make(map[string]*pool),
-		conns:     make(map[uint64]*Conn),
-		ctx:       ctx,
-		cancel:    cancel,
-		serveDone: make(chan struct{}),
-		stopPools: make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		metrics:    newServerMetrics(),
+		refusedLog: NewLogLimiter(10*time.Second, nil),
+		routes:     make(map[int32]*route),
+		pools:      make(map[string]*pool),
+		conns:      make(map[uint64]*Conn),
+		ctx:        ctx,
+		cancel:     cancel,
+		serveDone:  make(chan struct{}),
+		stopPools:  make(chan struct{}),
 	}
 	s.AddPool(DefaultPool, defaultPoolWorkers(), defaultPoolQueue)
 	s.fallback = &route{
@@ -148,6 +185,18 @@ func NewServer(cfg ServerConfig) *Server {
 		labels:  []metrics.Label{{Name: "code", Value: "other"}},
 	}
 	return s
+}
+
+// defaultOrOff maps a limit's zero value to its default and a negative one to
+// 0, which the server reads as "no limit".
+func defaultOrOff[T int | int64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func unsupported(_ context.Context, _ *Conn, req *Command) *Command {
@@ -282,7 +331,11 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
 		s.lnMu.Unlock()
-		s.logger.Warn("too many connections, closing a new one", "remote", nc.RemoteAddr(), "max", s.cfg.MaxConns)
+		metrics.IncrCounter(s.metrics.refusedConns, 1)
+		if ok, suppressed := s.refusedLog.Allow(); ok {
+			s.logger.Warn("too many connections, closing a new one", "remote", nc.RemoteAddr(),
+				"max", s.cfg.MaxConns, "refused_since_last_log", suppressed)
+		}
 		nc.Close()
 		return
 	}
@@ -299,6 +352,7 @@ func (s *Server) accept(nc net.Conn) {
 		maxFrame:  s.cfg.MaxFrameSize,
 		maxQueued: s.cfg.MaxQueuedBytesPerConn,
 		idle:      s.cfg.IdleTimeout,
+		frameTTL:  s.cfg.FrameTimeout,
 		version:   s.cfg.Version,
 		dispatch: func(c *Conn, req *Command) {
 			<-ready
@@ -349,9 +403,26 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	}
 	s.mu.RUnlock()
 	metrics.IncrCounterWithLabels(s.metrics.requests, 1, r.labels)
-	if n := c.inflight.Add(1); s.cfg.MaxInflightPerConn > 0 && int(n) > s.cfg.MaxInflightPerConn {
-		c.inflight.Add(-1)
+	if s.cfg.Authenticate != nil {
+		if resp := s.cfg.Authenticate(c, req); resp != nil {
+			metrics.IncrCounterWithLabels(s.metrics.refused, 1, r.labels)
+			if !req.IsOneway() {
+				s.respond(c, req, resp)
+			}
+			return
+		}
+	}
+	size := int64(len(req.Body))
+	n, bytes := c.inflight.Add(1), c.inflightBytes.Add(size)
+	switch {
+	case s.cfg.MaxInflightPerConn > 0 && int(n) > s.cfg.MaxInflightPerConn:
+		c.doneInflight(size)
 		s.busy(c, req, r, "connection has too many requests in flight")
+		return
+	case s.cfg.MaxInflightBytesPerConn > 0 && bytes > s.cfg.MaxInflightBytesPerConn && n > 1:
+		// n > 1: a lone request is never refused for its size, MaxFrameSize rules that.
+		c.doneInflight(size)
+		s.busy(c, req, r, "connection has too many request bytes in flight")
 		return
 	}
 	s.inflight.Add(1)
@@ -359,7 +430,7 @@ func (s *Server) dispatch(c *Conn, req *Command) {
 	case r.pool.jobs <- job{conn: c, req: req, route: r}:
 	default:
 		s.inflight.Done()
-		c.inflight.Add(-1)
+		c.doneInflight(size)
 		s.busy(c, req, r, "pool full")
 	}
 }
@@ -389,9 +460,12 @@ func (s *Server) work(p *pool) {
 
 func (s *Server) run(j job) {
 	defer s.inflight.Done()
-	defer j.conn.inflight.Add(-1)
+	size := int64(len(j.req.Body)) // before the handler, which may drop the body
 	start := time.Now()
 	resp := s.call(j)
+	// Before the answer leaves: a client that has it may send the next request
+	// at once and must find the slot free.
+	j.conn.doneInflight(size)
 	metrics.MeasureSinceWithLabels(s.metrics.handle, start, j.route.labels)
 	if resp == nil {
 		return

@@ -903,3 +903,188 @@ func TestServerClosesPeerThatDoesNotRead(t *testing.T) {
 	slow.nc.Close()
 	waitFor(t, func() bool { return released.Load() == produced.Load() })
 }
+
+// slowlorisFrame is a valid HeartBeat frame with a body, long enough that
+// trickling it takes far longer than the frame timeout of the tests below.
+func slowlorisFrame(t *testing.T) []byte {
+	t.Helper()
+	frame, err := (&Command{Code: HeartBeat, Opaque: 7, Body: bytes.Repeat([]byte("x"), 200)}).MarshalFrame(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frame
+}
+
+func TestServerFrameTimeoutDropsSlowloris(t *testing.T) {
+	closed := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{FrameTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute}, func(s *Server) {
+		s.Handle(HeartBeat, "", echo)
+		s.OnClose(func(*Conn) { close(closed) })
+	})
+	rc := dialRaw(t, addr)
+	frame := slowlorisFrame(t)
+	var sent atomic.Int32
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// The attack: one byte at a time, each well inside the idle timeout.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for _, b := range frame {
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+			if _, err := rc.nc.Write([]byte{b}); err != nil {
+				return
+			}
+			sent.Add(1)
+		}
+	}()
+	if err := rc.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("trickled frame: connection not closed: %v", err)
+	}
+	<-closed
+	if n := int(sent.Load()); n >= len(frame) {
+		t.Fatalf("connection closed only after the whole frame (%d bytes) arrived", n)
+	}
+}
+
+func TestServerFrameTimeoutSparesIdleGapsBetweenFrames(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{FrameTimeout: 100 * time.Millisecond, IdleTimeout: time.Minute}, func(s *Server) {
+		s.Handle(HeartBeat, "", echo)
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: HeartBeat, Opaque: 1})
+	rc.read()
+	// A pause between frames longer than the frame timeout is idleness, which
+	// the idle timeout governs: the connection must still serve.
+	time.Sleep(300 * time.Millisecond)
+	rc.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := rc.read(); resp.Code != Success || resp.Opaque != 2 {
+		t.Fatalf("after an idle gap: %+v", resp)
+	}
+}
+
+func TestServerMaxConnsRefusesOneOverAndAcceptsAfterAClose(t *testing.T) {
+	const limit = 3
+	closed := make(chan uint64, limit+1)
+	_, addr := startServer(t, ServerConfig{MaxConns: limit}, func(s *Server) {
+		s.Handle(HeartBeat, "", echo)
+		s.OnClose(func(c *Conn) { closed <- c.ID() })
+	})
+	conns := make([]*rawConn, limit)
+	for i := range conns {
+		conns[i] = dialRaw(t, addr)
+		conns[i].send(&Command{Code: HeartBeat, Opaque: int32(i)})
+		if resp := conns[i].read(); resp.Code != Success {
+			t.Fatalf("connection %d: %+v", i, resp)
+		}
+	}
+	extra := dialRaw(t, addr)
+	if err := extra.waitClosed(); !errors.Is(err, io.EOF) && !errors.Is(err, syscallReset) {
+		t.Fatalf("connection %d of %d not refused: %v", limit+1, limit, err)
+	}
+	conns[0].nc.Close()
+	<-closed // the server has forgotten it: there is room for one more
+	again := dialRaw(t, addr)
+	again.send(&Command{Code: HeartBeat, Opaque: 9})
+	if resp := again.read(); resp.Code != Success {
+		t.Fatalf("new connection after a close: %+v", resp)
+	}
+}
+
+func TestServerMaxInflightBytesPerConn(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	unblock := make(chan struct{})
+	_, addr := startServer(t, ServerConfig{MaxInflightBytesPerConn: 1000}, func(s *Server) {
+		s.Handle(SendMessage, "", func(context.Context, *Conn, *Command) *Command {
+			entered <- struct{}{}
+			<-unblock
+			return NewResponse(Success, "")
+		})
+		s.Handle(HeartBeat, "", echo)
+	})
+	rc := dialRaw(t, addr)
+	rc.send(&Command{Code: SendMessage, Opaque: 1, Body: make([]byte, 600)})
+	<-entered
+	rc.send(&Command{Code: HeartBeat, Opaque: 2, Body: make([]byte, 600)})
+	if resp := rc.read(); resp.Code != SystemBusy || resp.Opaque != 2 {
+		t.Fatalf("want SYSTEM_BUSY for bytes over the limit, got %+v", resp)
+	}
+	rc.send(&Command{Code: HeartBeat, Opaque: 3, Body: make([]byte, 300)})
+	if resp := rc.read(); resp.Code != Success || resp.Opaque != 3 {
+		t.Fatalf("a request within the byte limit: %+v", resp)
+	}
+	close(unblock)
+	if resp := rc.read(); resp.Opaque != 1 || resp.Code != Success {
+		t.Fatalf("blocked send: %+v", resp)
+	}
+	rc.send(&Command{Code: HeartBeat, Opaque: 4, Body: make([]byte, 900)})
+	if resp := rc.read(); resp.Code != Success {
+		t.Fatalf("byte limit not released: %+v", resp)
+	}
+}
+
+func TestServerResourceLimitDefaults(t *testing.T) {
+	s := NewServer(ServerConfig{})
+	defer s.Shutdown(context.Background())
+	if s.cfg.FrameTimeout != DefaultFrameTimeout || s.cfg.MaxConns != DefaultMaxConns ||
+		s.cfg.MaxInflightPerConn != DefaultMaxInflightPerConn || s.cfg.MaxInflightBytesPerConn != DefaultMaxInflightBytesPerConn {
+		t.Fatalf("zero config did not get the defaults: %+v", s.cfg)
+	}
+	off := NewServer(ServerConfig{FrameTimeout: -1, MaxConns: -1, MaxInflightPerConn: -1, MaxInflightBytesPerConn: -1})
+	defer off.Shutdown(context.Background())
+	if off.cfg.FrameTimeout != 0 || off.cfg.MaxConns != 0 || off.cfg.MaxInflightPerConn != 0 || off.cfg.MaxInflightBytesPerConn != 0 {
+		t.Fatalf("negative limits not turned off: %+v", off.cfg)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLogLimiter(time.Minute, func() time.Time { return now })
+	if ok, _ := l.Allow(); !ok {
+		t.Fatal("first event held back")
+	}
+	for range 5 {
+		if ok, _ := l.Allow(); ok {
+			t.Fatal("event within the interval let through")
+		}
+	}
+	now = now.Add(time.Minute)
+	if ok, n := l.Allow(); !ok || n != 5 {
+		t.Fatalf("after the interval: ok %v, suppressed %d; want true, 5", ok, n)
+	}
+}
+
+func TestServerAuthenticateRunsBeforeHandlers(t *testing.T) {
+	var handled atomic.Int32
+	refuse := func(_ *Conn, req *Command) *Command {
+		if req.Ext("ok") == "1" {
+			return nil
+		}
+		return NewResponse(NoPermission, "go away")
+	}
+	_, addr := startServer(t, ServerConfig{Authenticate: refuse, MaxInflightPerConn: 1}, func(s *Server) {
+		s.Handle(HeartBeat, "", func(ctx context.Context, c *Conn, req *Command) *Command {
+			handled.Add(1)
+			return echo(ctx, c, req)
+		})
+	})
+	rc := dialRaw(t, addr)
+	oneway := &Command{Code: HeartBeat, Opaque: 1}
+	oneway.MarkOneway()
+	rc.send(oneway) // refused and, being oneway, unanswered
+	rc.send(&Command{Code: HeartBeat, Opaque: 2})
+	if resp := rc.read(); resp.Opaque != 2 || resp.Code != NoPermission || resp.Remark != "go away" || !resp.IsResponse() {
+		t.Fatalf("refused request: %+v", resp)
+	}
+	rc.send(&Command{Code: HeartBeat, Opaque: 3, ExtFields: map[string]string{"ok": "1"}})
+	if resp := rc.read(); resp.Opaque != 3 || resp.Code != Success {
+		t.Fatalf("allowed request (refusals must hold no in-flight slot): %+v", resp)
+	}
+	if handled.Load() != 1 {
+		t.Fatalf("handler ran %d times, want once", handled.Load())
+	}
+}

@@ -30,16 +30,29 @@ type Client struct {
 	timeout  time.Duration
 }
 
+// Option configures a Client.
+type Option func(*remoting.ClientConfig)
+
+// WithSign signs every request the client sends (acl.Signer), for clusters
+// that run with ACL on.
+func WithSign(sign func(*remoting.Command)) Option {
+	return func(c *remoting.ClientConfig) { c.Sign = sign }
+}
+
 // New returns a client for the given namesrv addresses (host:port). timeout bounds
 // each request; 0 means 5 s.
-func New(namesrvs []string, timeout time.Duration) (*Client, error) {
+func New(namesrvs []string, timeout time.Duration, opts ...Option) (*Client, error) {
 	if len(namesrvs) == 0 {
 		return nil, errors.New("admin: no namesrv address given")
 	}
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	return &Client{rc: remoting.NewClient(remoting.ClientConfig{}), namesrvs: namesrvs, timeout: timeout}, nil
+	var cfg remoting.ClientConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Client{rc: remoting.NewClient(cfg), namesrvs: namesrvs, timeout: timeout}, nil
 }
 
 // Close releases the client's connections.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -208,6 +209,35 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestWithSignPassesANamesrvThatChecksACL(t *testing.T) {
+	accounts, err := acl.ParseAccounts([]byte("accounts:\n  - accessKey: opsAdmin\n    secretKey: ops-secret-1\n    admin: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0",
+		Authenticate: acl.NewAuthorizer(func() *acl.Accounts { return accounts }, nil).Authenticate})
+	if err := ns.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(context.Background()) })
+	unsigned, err := New([]string{ns.Addr()}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsigned.Close()
+	if _, err := unsigned.ClusterInfo(t.Context()); err == nil {
+		t.Fatal("unsigned admin request accepted")
+	}
+	signed, err := New([]string{ns.Addr()}, 2*time.Second, WithSign(acl.Signer(acl.Credentials{AccessKey: "opsAdmin", SecretKey: "ops-secret-1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer signed.Close()
+	if _, err := signed.ClusterInfo(t.Context()); err != nil {
+		t.Fatalf("signed admin request: %v", err)
+	}
 }
 
 // TestAdminFoldsWriteAliases registers a two-member raftmq group, whose

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/message"
 )
@@ -60,6 +61,7 @@ func adminUsage() {
 		fmt.Fprintf(os.Stderr, "  %-17s %s\n", n, adminCmds[n].summary)
 	}
 	fmt.Fprintln(os.Stderr, "\nflags (every command): -n namesrvs (default $NAMESRV_ADDR or 127.0.0.1:9876), -o table|json, -timeout")
+	fmt.Fprintln(os.Stderr, "with ACL on: set $RAFTMQ_ACCESS_KEY and $RAFTMQ_SECRET_KEY (an admin account) to sign requests")
 }
 
 func runAdmin(args []string) int {
@@ -103,7 +105,12 @@ func runAdmin(args []string) int {
 		fmt.Fprintln(os.Stderr, "raftmq admin: -o must be table or json")
 		return 2
 	}
-	c, err := admin.New(admin.ParseAddrs(f.namesrv), f.timeout)
+	var opts []admin.Option
+	// Credentials come from the environment, not flags, so they stay out of ps.
+	if ak, sk := os.Getenv("RAFTMQ_ACCESS_KEY"), os.Getenv("RAFTMQ_SECRET_KEY"); ak != "" || sk != "" {
+		opts = append(opts, admin.WithSign(acl.Signer(acl.Credentials{AccessKey: ak, SecretKey: acl.Secret(sk)})))
+	}
+	c, err := admin.New(admin.ParseAddrs(f.namesrv), f.timeout, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "raftmq admin:", err)
 		return 2

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/namesrv"
 )
 
@@ -31,6 +32,8 @@ type namesrvFlags struct {
 	scanInterval  time.Duration
 	brokerTimeout time.Duration
 	logLevel      string
+	aclEnable     bool   // aclEnable: authenticate every request (ACL 1.0)
+	aclFile       string // aclFile: the plain_acl.yml
 }
 
 func parseNamesrvFlags(args []string) (namesrvFlags, error) {
@@ -41,6 +44,8 @@ func parseNamesrvFlags(args []string) (namesrvFlags, error) {
 	fs.DurationVar(&f.scanInterval, "scanInterval", namesrv.DefaultScanInterval, "how often silent brokers are looked for")
 	fs.DurationVar(&f.brokerTimeout, "brokerTimeout", namesrv.DefaultBrokerTimeout, "silence after which a broker is dropped, unless it registered its own timeout")
 	fs.StringVar(&f.logLevel, "logLevel", "info", "trace, debug, info, warn or error")
+	fs.BoolVar(&f.aclEnable, "aclEnable", false, "authenticate and authorize every request with the accounts of -aclFile")
+	fs.StringVar(&f.aclFile, "aclFile", "", "plain_acl.yml with the accounts (re-read on change)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -63,6 +68,9 @@ func parseNamesrvFlags(args []string) (namesrvFlags, error) {
 	}
 	if f.scanInterval <= 0 || f.brokerTimeout <= 0 {
 		return f, errors.New("-scanInterval and -brokerTimeout must be positive")
+	}
+	if f.aclEnable && f.aclFile == "" {
+		return f, errors.New("-aclEnable needs -aclFile")
 	}
 	return f, nil
 }
@@ -93,6 +101,16 @@ func applyNamesrvConf(f *namesrvFlags, props map[string]string, set map[string]b
 			return fmt.Errorf("scanNotActiveBrokerInterval %q is not a positive number of milliseconds", v)
 		}
 		f.scanInterval = time.Duration(ms) * time.Millisecond
+	}
+	if v, ok := props["aclEnable"]; ok && !set["aclEnable"] {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("aclEnable %q: want true or false", v)
+		}
+		f.aclEnable = b
+	}
+	if v, ok := props["aclFile"]; ok && !set["aclFile"] {
+		f.aclFile = v
 	}
 	return nil
 }
@@ -135,12 +153,22 @@ func runNamesrv(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ns := namesrv.New(namesrv.Config{
+	cfg := namesrv.Config{
 		ListenAddr:    f.listen,
 		ScanInterval:  f.scanInterval,
 		BrokerTimeout: f.brokerTimeout,
 		Logger:        log,
-	})
+	}
+	if f.aclEnable {
+		accounts, err := acl.NewStore(f.aclFile, log.Named("acl"))
+		if err != nil {
+			log.Error("cannot start", "error", err)
+			return 1
+		}
+		go accounts.Run(ctx, acl.DefaultReloadInterval)
+		cfg.Authenticate = acl.NewAuthorizer(accounts.Accounts, log.Named("acl")).Authenticate
+	}
+	ns := namesrv.New(cfg)
 	if err := ns.Start(ctx); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
