@@ -35,7 +35,9 @@ const (
 	// measured from the request's arrival: the client has given up by then.
 	forwardCallTimeout = 3 * time.Second
 	// maxInflightForwards caps the writes being forwarded at once; beyond it
-	// a write is answered SYSTEM_BUSY.
+	// a write is answered SYSTEM_BUSY. They share one connection to the
+	// leader, so the cap is also held below the leader's per-connection
+	// in-flight limit (serverMaxInflightPerConnection, see forwardCap).
 	maxInflightForwards = 4096
 	// forwardRetryPoll re-checks the leader when a forward failed and no
 	// leadership or directory change was reported.
@@ -160,7 +162,7 @@ func (b *Broker) drainingAnswer() *remoting.Command {
 // is sent with conn.Send and the write's count released then. It answers at
 // once (resp, false) when the forward cannot start.
 func (f *forwarder) start(ctx context.Context, conn *remoting.Conn, req *remoting.Command, local remoting.Handler) (*remoting.Command, bool) {
-	if f.inflight.Add(1) > maxInflightForwards {
+	if f.inflight.Add(1) > f.b.forwardCap() {
 		f.inflight.Add(-1)
 		return remoting.NewResponse(remoting.SystemBusy,
 			"[REJECTREQUEST]system busy, start flow control for a while (too many writes forwarded to the leader)"), false
@@ -367,4 +369,14 @@ func (b *Broker) retrySafe(req *remoting.Command) bool {
 	h, err := decodeSendHeader(req)
 	return err == nil && !h.Batch && !isClientSendBack(h.Topic) &&
 		message.DecodeProperties(h.Properties)[message.PropertyUniqKey] != ""
+}
+
+// forwardCap is how many writes may be forwarded at once: maxInflightForwards,
+// or less when the members' per-connection in-flight limit is lower (the
+// leader would answer the excess SYSTEM_BUSY on the shared connection).
+func (b *Broker) forwardCap() int64 {
+	if n := b.cfg.ServerMaxInflight; n > 0 && n < maxInflightForwards {
+		return int64(n)
+	}
+	return maxInflightForwards
 }
