@@ -8,10 +8,11 @@ import (
 
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // routeOf fetches topic's route from the env's namesrv; nil when it has none.
-func (e *testEnv) routeOf(topic string) *namesrv.TopicRouteData {
+func (e *testEnv) routeOf(topic string) *wire.TopicRouteData {
 	e.t.Helper()
 	r := e.callAddr(e.ns.Addr(), remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	if r.Code == remoting.TopicNotExist {
@@ -20,7 +21,7 @@ func (e *testEnv) routeOf(topic string) *namesrv.TopicRouteData {
 	if r.Code != remoting.Success {
 		e.t.Fatalf("route of %s: %d %s", topic, r.Code, r.Remark)
 	}
-	var rd namesrv.TopicRouteData
+	var rd wire.TopicRouteData
 	if err := json.Unmarshal(r.Body, &rd); err != nil {
 		e.t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestGroupRouteAlwaysHasBrokerID0(t *testing.T) {
 	e, brokers := startGroup(t)
 	topic := brokers[0].cfg.BrokerClusterName
 	seen := 0
-	var last *namesrv.TopicRouteData
+	var last *wire.TopicRouteData
 	waitFor(t, "a route with three write aliases", 20*time.Second, func() bool {
 		rd := e.routeOf(topic)
 		if rd == nil {
@@ -86,7 +87,7 @@ func TestGroupRouteAlwaysHasBrokerID0(t *testing.T) {
 			t.Fatalf("alias %d: %+v", i, alias)
 		}
 	}
-	if q := last.QueueDatas[0]; q.BrokerName != group.BrokerName || q.Perm&namesrv.PermWrite != 0 || q.Perm&namesrv.PermRead == 0 {
+	if q := last.QueueDatas[0]; q.BrokerName != group.BrokerName || q.Perm&wire.PermWrite != 0 || q.Perm&wire.PermRead == 0 {
 		t.Fatalf("group queues %+v", q)
 	}
 	t.Logf("%d routes seen, all with brokerId 0", seen)

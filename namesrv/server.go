@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Defaults of Config.
@@ -353,7 +354,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		return errorResponse(remoting.InvalidParameter, "%v", err)
 	} else if v {
 		return errorResponse(remoting.SystemError,
-			"compressed RegisterBrokerBody is not supported by this namesrv; register with compressedRegister=false")
+			"compressed wire.RegisterBrokerBody is not supported by this namesrv; register with compressedRegister=false")
 	}
 	if want, ok, err := req.ExtInt64("bodyCrc32"); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)
@@ -370,7 +371,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		reg.DataVersion = body.TopicConfigSerializeWrapper.DataVersion
 		reg.Topics = body.TopicConfigSerializeWrapper.TopicConfigTable
 		if reg.Topics == nil {
-			reg.Topics = map[string]TopicConfig{}
+			reg.Topics = map[string]wire.TopicConfig{}
 		}
 	}
 	res, err := s.table.Register(reg, s.now())
@@ -394,7 +395,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		resp.SetExt("masterAddr", res.MasterAddr)
 	}
 	if order := s.kv.List(NamespaceOrderTopicConfig); order != nil {
-		b, err := marshalCompact(KVTable{Table: order})
+		b, err := wire.Marshal(wire.KVTable{Table: order})
 		if err == nil {
 			resp.Body = b
 		}
@@ -443,7 +444,7 @@ func (s *Server) handleGetRouteInfo(_ context.Context, _ *remoting.Conn, req *re
 }
 
 func bodyResponse(v any) *remoting.Command {
-	b, err := marshalCompact(v)
+	b, err := wire.Marshal(v)
 	if err != nil {
 		return errorResponse(remoting.SystemError, "%v", err)
 	}
@@ -457,7 +458,7 @@ func (s *Server) handleClusterInfo(context.Context, *remoting.Conn, *remoting.Co
 }
 
 func (s *Server) handleAllTopics(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
-	return bodyResponse(TopicList{TopicList: s.table.AllTopics()})
+	return bodyResponse(wire.TopicList{TopicList: s.table.AllTopics()})
 }
 
 func (s *Server) handleTopicsByCluster(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -465,7 +466,7 @@ func (s *Server) handleTopicsByCluster(_ context.Context, _ *remoting.Conn, req 
 	if bad != nil {
 		return bad
 	}
-	return bodyResponse(TopicList{TopicList: s.table.TopicsByCluster(f[0])})
+	return bodyResponse(wire.TopicList{TopicList: s.table.TopicsByCluster(f[0])})
 }
 
 func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -525,7 +526,7 @@ func (s *Server) handleKVList(_ context.Context, _ *remoting.Conn, req *remoting
 	if t == nil {
 		return errorResponse(remoting.QueryNotFound, "No config item, Namespace: %s", f[0])
 	}
-	return bodyResponse(KVTable{Table: t})
+	return bodyResponse(wire.KVTable{Table: t})
 }
 
 func (s *Server) handleWipeWritePerm(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -557,17 +558,17 @@ func (s *Server) handleQueryDataVersion(_ context.Context, _ *remoting.Conn, req
 	if bad != nil {
 		return bad
 	}
-	var dv DataVersion
+	var dv wire.DataVersion
 	if len(req.Body) > 0 {
 		if err := decodeDataVersion(req.Body, &dv); err != nil {
-			return errorResponse(remoting.InvalidParameter, "bad DataVersion body: %v", err)
+			return errorResponse(remoting.InvalidParameter, "bad wire.DataVersion body: %v", err)
 		}
 	}
 	changed, stored := s.table.QueryDataVersion(f[0], f[1], dv, s.now())
 	resp := success()
 	resp.SetExt("changed", strconv.FormatBool(changed))
 	if stored != nil {
-		b, err := marshalCompact(stored)
+		b, err := wire.Marshal(stored)
 		if err != nil {
 			return errorResponse(remoting.SystemError, "%v", err)
 		}

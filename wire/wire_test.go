@@ -3,18 +3,10 @@ package wire
 import (
 	"encoding/json"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
-)
 
-// The golden bodies are those docs/protocol.md §5 shows Apache RocketMQ
-// sending (fastjson: compact, keys in alphabetical order).
-const (
-	routeJava = `{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911","1":"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}`
-	// registerJava carries the 5.x static-topic mapping fields we ignore.
-	registerJava = `{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":7,"stateVersion":0,"timestamp":1700000000000},"topicConfigTable":{"TopicTest":{"attributes":{},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4},"TBW102":{"attributes":{},"order":false,"perm":7,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"TBW102","topicSysFlag":0,"writeQueueNums":8}},"topicQueueMappingInfoMap":{},"topicQueueMappingDetailMap":{},"mappingDataVersion":{"counter":0,"stateVersion":0,"timestamp":1700000000000}}}`
-	clusterJava  = `{"brokerAddrTable":{"broker-a":{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}`
+	"github.com/raftmq/raftmq/wire/wiretest"
 )
 
 func mustMarshal(t *testing.T, v any) string {
@@ -24,23 +16,6 @@ func mustMarshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// goClientBrokerAddrs reads a brokerAddrs object the way rocketmq-client-go
-// v2 (internal/route.go) does: raw text, braces stripped, split on ',', each
-// item split at its first ':', quotes removed, the key parsed as an integer
-// (a failure gives 0).
-func goClientBrokerAddrs(raw string) map[int64]string {
-	out := map[int64]string{}
-	for _, item := range strings.Split(raw[1:len(raw)-1], ",") {
-		i := strings.Index(item, ":")
-		if i < 0 {
-			continue
-		}
-		id, _ := strconv.ParseInt(strings.ReplaceAll(item[:i], `"`, ""), 10, 64)
-		out[id] = strings.ReplaceAll(item[i+1:], `"`, "")
-	}
-	return out
 }
 
 // goClientQueueData is the Go client's QueueData, tags included (its flag
@@ -60,11 +35,11 @@ func TestTopicRouteDataGolden(t *testing.T) {
 		FilterServerTable: map[string][]string{},
 		QueueDatas:        []QueueData{{BrokerName: "broker-a", Perm: PermRead | PermWrite, ReadQueueNums: 4, WriteQueueNums: 4}},
 	}
-	if got := mustMarshal(t, rd); got != routeJava {
-		t.Fatalf("route\n got %s\nwant %s", got, routeJava)
+	if got := mustMarshal(t, rd); got != wiretest.RouteJava {
+		t.Fatalf("route\n got %s\nwant %s", got, wiretest.RouteJava)
 	}
 	var back TopicRouteData
-	if err := json.Unmarshal([]byte(routeJava), &back); err != nil || !reflect.DeepEqual(back, rd) {
+	if err := json.Unmarshal([]byte(wiretest.RouteJava), &back); err != nil || !reflect.DeepEqual(back, rd) {
 		t.Fatalf("decoding Java's route: %v\n got %+v\nwant %+v", err, back, rd)
 	}
 
@@ -87,7 +62,7 @@ func TestTopicRouteDataGolden(t *testing.T) {
 	if bd.BrokerName != "broker-a" || bd.Cluster != "DefaultCluster" {
 		t.Fatalf("Go client reads brokerData %+v", bd)
 	}
-	if addrs := goClientBrokerAddrs(string(bd.BrokerAddrs)); !reflect.DeepEqual(addrs, rd.BrokerDatas[0].BrokerAddrs) {
+	if addrs := wiretest.GoClientBrokerAddrs(string(bd.BrokerAddrs)); !reflect.DeepEqual(addrs, rd.BrokerDatas[0].BrokerAddrs) {
 		t.Fatalf("Go client reads brokerAddrs %v", addrs)
 	}
 }
@@ -103,7 +78,7 @@ func TestTopicRouteDataEmptyAddrsAndOrderConf(t *testing.T) {
 	if got := mustMarshal(t, rd); got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
-	if len(goClientBrokerAddrs("{}")) != 0 {
+	if len(wiretest.GoClientBrokerAddrs("{}")) != 0 {
 		t.Fatal("empty brokerAddrs parsed to something")
 	}
 }
@@ -131,11 +106,11 @@ func TestBrokerDataHelpers(t *testing.T) {
 
 func TestRegisterBrokerBodyGolden(t *testing.T) {
 	var body RegisterBrokerBody
-	if err := json.Unmarshal([]byte(registerJava), &body); err != nil {
+	if err := json.Unmarshal([]byte(wiretest.RegisterJava), &body); err != nil {
 		t.Fatal(err)
 	}
 	w := body.TopicConfigSerializeWrapper
-	if w.DataVersion != (DataVersion{Counter: 7, Timestamp: 1700000000000}) {
+	if w.DataVersion != (DataVersion{Counter: 7, StateVersion: 3, Timestamp: 1700000000000}) {
 		t.Fatalf("data version %+v", w.DataVersion)
 	}
 	want := map[string]TopicConfig{
@@ -146,14 +121,14 @@ func TestRegisterBrokerBodyGolden(t *testing.T) {
 		t.Fatalf("topics\n got %+v\nwant %+v", w.TopicConfigTable, want)
 	}
 	// What a raftmq broker sends is Java's body without the mapping fields.
-	javaWithoutMapping := strings.Replace(registerJava,
+	javaWithoutMapping := strings.Replace(wiretest.RegisterJava,
 		`,"topicQueueMappingInfoMap":{},"topicQueueMappingDetailMap":{},"mappingDataVersion":{"counter":0,"stateVersion":0,"timestamp":1700000000000}`, "", 1)
 	// encoding/json sorts map keys; fastjson keeps insertion order.
 	javaWithoutMapping = strings.Replace(javaWithoutMapping,
 		`"TopicTest":{"attributes":{},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4},"TBW102":{"attributes":{},"order":false,"perm":7,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"TBW102","topicSysFlag":0,"writeQueueNums":8}`,
 		`"TBW102":{"attributes":{},"order":false,"perm":7,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"TBW102","topicSysFlag":0,"writeQueueNums":8},"TopicTest":{"attributes":{},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4}`, 1)
 	sent := RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: TopicConfigWrapper{
-		DataVersion: DataVersion{Counter: 7, Timestamp: 1700000000000}, TopicConfigTable: want}}
+		DataVersion: DataVersion{Counter: 7, StateVersion: 3, Timestamp: 1700000000000}, TopicConfigTable: want}}
 	if got := mustMarshal(t, sent); got != javaWithoutMapping {
 		t.Fatalf("register body\n got %s\nwant %s", got, javaWithoutMapping)
 	}
@@ -176,8 +151,8 @@ func TestClusterInfoAndListsGolden(t *testing.T) {
 			BrokerAddrs: map[int64]string{0: "10.0.0.1:10911"}, BrokerName: "broker-a", Cluster: "DefaultCluster"}},
 		ClusterAddrTable: map[string][]string{"DefaultCluster": {"broker-a"}},
 	}
-	if got := mustMarshal(t, ci); got != clusterJava {
-		t.Fatalf("cluster info\n got %s\nwant %s", got, clusterJava)
+	if got := mustMarshal(t, ci); got != wiretest.ClusterJava {
+		t.Fatalf("cluster info\n got %s\nwant %s", got, wiretest.ClusterJava)
 	}
 	// Java's TopicList may carry brokerAddr (null or a string).
 	var tl TopicList

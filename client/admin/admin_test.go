@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // fakeBroker answers the broker requests the admin client sends, from fixed tables.
@@ -92,11 +93,11 @@ func register(t *testing.T, nsAddr, brokerAddr string) {
 // registerAs announces a fake broker as brokerId id with extra ext fields.
 func registerAs(t *testing.T, nsAddr, brokerAddr string, id int, ext map[string]string) {
 	t.Helper()
-	body := namesrv.RegisterBrokerBody{TopicConfigSerializeWrapper: namesrv.TopicConfigWrapper{
-		TopicConfigTable: map[string]namesrv.TopicConfig{
+	body := wire.RegisterBrokerBody{TopicConfigSerializeWrapper: wire.TopicConfigWrapper{
+		TopicConfigTable: map[string]wire.TopicConfig{
 			"orders": {TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6},
 		},
-		DataVersion: namesrv.DataVersion{Counter: 1, StateVersion: 3, Timestamp: time.Now().UnixMilli()},
+		DataVersion: wire.DataVersion{Counter: 1, StateVersion: 3, Timestamp: time.Now().UnixMilli()},
 	}}
 	b, err := json.Marshal(body)
 	if err != nil {
