@@ -15,6 +15,7 @@ import (
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // testEnv is a namesrv and a single-node broker group on loopback, with a
@@ -361,7 +362,7 @@ func TestAutoCreateTopicFromTBW102(t *testing.T) {
 		t.Fatalf("send: %d %s", r.Code, r.Remark)
 	}
 	tc, ok := e.b.meta.Topic("Fresh")
-	if !ok || tc.WriteQueueNums != 4 || tc.Perm&PermInherit != 0 {
+	if !ok || tc.WriteQueueNums != 4 || tc.Perm&wire.PermInherit != 0 {
 		t.Fatalf("auto-created %+v", tc)
 	}
 	// The namesrv learns the topic at once.

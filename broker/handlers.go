@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Worker pools: sends wait on Raft, pulls are short (parked ones hold no
@@ -110,7 +111,7 @@ func (b *Broker) handleHeartbeat(ctx context.Context, conn *remoting.Conn, req *
 	}
 	changed := b.clients.heartbeat(conn, conn.ID(), hb)
 	if b.node.IsLeader() {
-		var topics []TopicConfig
+		var topics []wire.TopicConfig
 		var groups []GroupConfig
 		for _, c := range hb.ConsumerDataSet {
 			if message.ValidateGroup(c.GroupName) != nil {
@@ -447,7 +448,7 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 		return bad("at most 1024 queues per topic")
 	}
 	if !permSet {
-		perm = PermRead | PermWrite
+		perm = wire.PermRead | wire.PermWrite
 	}
 	if perm < 0 || perm > 15 {
 		return bad("perm must be in 0..15")
@@ -462,7 +463,7 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if resp := b.writableOrError(); resp != nil {
 		return resp
 	}
-	tc := TopicConfig{TopicName: topic, ReadQueueNums: read, WriteQueueNums: write, Perm: perm,
+	tc := wire.TopicConfig{TopicName: topic, ReadQueueNums: read, WriteQueueNums: write, Perm: perm,
 		TopicFilterType: filter, TopicSysFlag: sysFlag, Order: order, Attributes: parseAttributes(req.Ext("attributes"))}
 	if err := b.putTopics(ctx, tc); err != nil {
 		return b.writeError(err)
@@ -512,7 +513,7 @@ func (b *Broker) handleAllGroups(context.Context, *remoting.Conn, *remoting.Comm
 	_, version := b.meta.Topics()
 	return jsonResponse(struct {
 		SubscriptionGroupTable map[string]GroupConfig `json:"subscriptionGroupTable"`
-		DataVersion            DataVersion            `json:"dataVersion"`
+		DataVersion            wire.DataVersion       `json:"dataVersion"`
 	}{b.meta.Groups(), version})
 }
 

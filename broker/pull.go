@@ -13,6 +13,7 @@ import (
 	"github.com/raftmq/raftmq/commitlog/consumequeue"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Pull request sysFlag bits (PROTOCOL.md §4.1).
@@ -145,7 +146,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if !ok {
 		return pullError(remoting.TopicNotExist, fmt.Sprintf("topic %s does not exist", h.Topic))
 	}
-	if tc.Perm&PermRead == 0 {
+	if tc.Perm&wire.PermRead == 0 {
 		return pullError(remoting.NoPermission, fmt.Sprintf("topic %s is not readable", h.Topic))
 	}
 	if h.QueueID < 0 || h.QueueID >= tc.QueueCount() {

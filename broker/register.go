@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // registerTimeout bounds one REGISTER_BROKER call.
@@ -16,8 +17,8 @@ const registerTimeout = 3 * time.Second
 
 // topicConfigWrapper is RocketMQ's TopicConfigSerializeWrapper.
 type topicConfigWrapper struct {
-	DataVersion      DataVersion            `json:"dataVersion"`
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	DataVersion      wire.DataVersion            `json:"dataVersion"`
+	TopicConfigTable map[string]wire.TopicConfig `json:"topicConfigTable"`
 }
 
 // registerBrokerBody is the REGISTER_BROKER body (PROTOCOL.md §5.2).

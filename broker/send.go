@@ -14,6 +14,7 @@ import (
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // systemTopicsRefusingSends are written only by the broker itself (code 16).
@@ -84,7 +85,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if resp != nil {
 		return resp
 	}
-	if tc.Perm&PermWrite == 0 {
+	if tc.Perm&wire.PermWrite == 0 {
 		return remoting.NewResponse(remoting.NoPermission, fmt.Sprintf("topic %s is not writable", topic))
 	}
 	if queueID < 0 {
@@ -332,11 +333,11 @@ func (b *Broker) writeError(err error) *remoting.Command {
 
 // topicForSend returns the topic's config, auto-creating it from the default
 // topic (TBW102) or as a retry/DLQ topic when allowed (PROTOCOL.md §6.8).
-func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (TopicConfig, *remoting.Command) {
+func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (wire.TopicConfig, *remoting.Command) {
 	if tc, ok := b.meta.Topic(topic); ok {
 		return tc, nil
 	}
-	var tc TopicConfig
+	var tc wire.TopicConfig
 	switch {
 	case strings.HasPrefix(topic, message.RetryGroupTopicPrefix):
 		tc = retryTopicConfig(topic)
@@ -348,7 +349,7 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 				fmt.Sprintf("topic %s does not exist and autoCreateTopicEnable is false", topic))
 		}
 		def, ok := b.meta.Topic(h.DefaultTopic)
-		if h.DefaultTopic == "" || !ok || def.Perm&PermInherit == 0 {
+		if h.DefaultTopic == "" || !ok || def.Perm&wire.PermInherit == 0 {
 			return tc, remoting.NewResponse(remoting.TopicNotExist,
 				fmt.Sprintf("topic %s does not exist and default topic %q cannot be inherited", topic, h.DefaultTopic))
 		}
@@ -356,7 +357,7 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 		if n <= 0 || n > def.WriteQueueNums {
 			n = def.WriteQueueNums
 		}
-		tc = TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ PermInherit,
+		tc = wire.TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ wire.PermInherit,
 			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
 	}
 	if err := b.ensureTopic(ctx, tc); err != nil {
@@ -366,18 +367,18 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 	return got, nil
 }
 
-func retryTopicConfig(name string) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
+func retryTopicConfig(name string) wire.TopicConfig {
+	return wire.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite,
 		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
 }
 
-func dlqTopicConfig(name string) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
+func dlqTopicConfig(name string) wire.TopicConfig {
+	return wire.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite,
 		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
 }
 
 // ensureTopic creates tc through Raft unless a topic of that name exists.
-func (b *Broker) ensureTopic(ctx context.Context, tc TopicConfig) error {
+func (b *Broker) ensureTopic(ctx context.Context, tc wire.TopicConfig) error {
 	if _, ok := b.meta.Topic(tc.TopicName); ok {
 		return nil
 	}
@@ -385,7 +386,7 @@ func (b *Broker) ensureTopic(ctx context.Context, tc TopicConfig) error {
 }
 
 // putTopics replicates topic configs and re-registers with the namesrvs.
-func (b *Broker) putTopics(ctx context.Context, tcs ...TopicConfig) error {
+func (b *Broker) putTopics(ctx context.Context, tcs ...wire.TopicConfig) error {
 	_, err := b.propose(ctx, &metaCommand{Op: opPutTopics, Time: time.Now().UnixMilli(), Topics: tcs})
 	return err
 }

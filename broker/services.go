@@ -15,6 +15,7 @@ import (
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Keys of the replicated key/value space used by the services.
@@ -365,12 +366,12 @@ func (b *Broker) handleEndTransaction(ctx context.Context, _ *remoting.Conn, req
 }
 
 // serviceTopics are the topics the services write to.
-func (b *Broker) serviceTopics() []TopicConfig {
-	mk := func(name string, queues int32) TopicConfig {
-		return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: PermRead | PermWrite,
+func (b *Broker) serviceTopics() []wire.TopicConfig {
+	mk := func(name string, queues int32) wire.TopicConfig {
+		return wire.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: wire.PermRead | wire.PermWrite,
 			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
 	}
-	return []TopicConfig{
+	return []wire.TopicConfig{
 		mk(schedule.Topic, b.services.levels.MaxLevel()),
 		mk(txn.HalfTopic, 1),
 		mk(txn.OpTopic, 1),
