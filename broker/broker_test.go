@@ -379,7 +379,7 @@ func TestRegistersAsLeaderWithTerm(t *testing.T) {
 		return r.Code == 0 && strings.Contains(string(r.Body), `"0":"`+e.b.Addr()+`"`)
 	})
 	req := e.b.registration()
-	var body registerBrokerBody
+	var body wire.RegisterBrokerBody
 	if err := json.Unmarshal(req.Body, &body); err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +533,7 @@ func TestAdminProcessors(t *testing.T) {
 	e := startEnv(t, nil)
 	e.createTopic("Adm", 3)
 	r := e.call(remoting.GetAllTopicConfig, nil, nil)
-	var w topicConfigWrapper
+	var w wire.TopicConfigWrapper
 	if err := json.Unmarshal(r.Body, &w); err != nil || w.TopicConfigTable["Adm"].ReadQueueNums != 3 || w.TopicConfigTable["TBW102"].Perm != 7 {
 		t.Fatalf("all topic config: %v %s", err, r.Body)
 	}

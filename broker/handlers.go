@@ -506,7 +506,7 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, _ *remoting.Conn, req *r
 func (b *Broker) handleAllTopicConfig(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 	topics, version := b.meta.Topics()
 	version.StateVersion = int64(b.role.get().term)
-	return jsonResponse(topicConfigWrapper{DataVersion: version, TopicConfigTable: topics})
+	return jsonResponse(wire.TopicConfigWrapper{DataVersion: version, TopicConfigTable: topics})
 }
 
 func (b *Broker) handleAllGroups(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {

@@ -15,18 +15,6 @@ import (
 // registerTimeout bounds one REGISTER_BROKER call.
 const registerTimeout = 3 * time.Second
 
-// topicConfigWrapper is RocketMQ's TopicConfigSerializeWrapper.
-type topicConfigWrapper struct {
-	DataVersion      wire.DataVersion            `json:"dataVersion"`
-	TopicConfigTable map[string]wire.TopicConfig `json:"topicConfigTable"`
-}
-
-// registerBrokerBody is the REGISTER_BROKER body (PROTOCOL.md §5.2).
-type registerBrokerBody struct {
-	FilterServerList            []string           `json:"filterServerList"`
-	TopicConfigSerializeWrapper topicConfigWrapper `json:"topicConfigSerializeWrapper"`
-}
-
 // kickRegister asks the register loop to register at once.
 func (b *Broker) kickRegister() {
 	select {
@@ -77,9 +65,9 @@ func (b *Broker) registration() *remoting.Command {
 	}
 	topics, version := b.meta.Topics()
 	version.StateVersion = int64(r.term)
-	body, _ := json.Marshal(registerBrokerBody{
+	body, _ := json.Marshal(wire.RegisterBrokerBody{
 		FilterServerList:            []string{},
-		TopicConfigSerializeWrapper: topicConfigWrapper{DataVersion: version, TopicConfigTable: topics},
+		TopicConfigSerializeWrapper: wire.TopicConfigWrapper{DataVersion: version, TopicConfigTable: topics},
 	})
 	return remoting.NewRequest(remoting.RegisterBroker, map[string]string{
 		"brokerName":         b.cfg.BrokerName,
