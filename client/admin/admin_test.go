@@ -64,7 +64,7 @@ func startFakeBroker(t *testing.T, fb *fakeBroker) {
 	})
 	srv.Handle(remoting.RaftStatus, "", func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(remoting.Success, "")
-		resp.Body, _ = json.Marshal(RaftStatus{Group: "broker-a", SelfID: "n0", Role: "Leader", Term: 3, LeaderID: "n0", CommitIndex: 42, AppliedIndex: 42, LastIndex: 42})
+		resp.Body, _ = json.Marshal(wire.RaftStatus{Group: "broker-a", SelfID: "n0", Role: "Leader", Term: 3, LeaderID: "n0", CommitIndex: 42, AppliedIndex: 42, LastIndex: 42})
 		return resp
 	})
 	srv.Handle(remoting.RaftTransferLeader, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {

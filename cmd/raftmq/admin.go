@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func init() {
@@ -362,7 +363,7 @@ func cmdQueryMsgByKey(ctx context.Context, c *admin.Client, f *adminFlags, out i
 }
 
 func cmdRaftStatus(ctx context.Context, c *admin.Client, f *adminFlags, out io.Writer) error {
-	var sts []admin.RaftStatus
+	var sts []wire.RaftStatus
 	if f.addr != "" {
 		st, err := c.RaftStatus(ctx, f.addr)
 		if err != nil {
