@@ -583,7 +583,5 @@ func (b *Broker) handleRuntimeInfo(context.Context, *remoting.Conn, *remoting.Co
 		// not serve): `raftmq bench` reports it beside its figures.
 		"flushDiskType": string(b.cfg.FlushDiskType),
 	}
-	return jsonResponse(struct {
-		Table map[string]string `json:"table"`
-	}{table})
+	return jsonResponse(wire.KVTable{Table: table})
 }
