@@ -124,7 +124,7 @@ func TestAliasRouteOfficialClient(t *testing.T) {
 	}
 	defer ra.Close()
 	ctx := context.Background()
-	if err := ra.CreateTopic(ctx, "", "broker-a", rmqadmin.TopicConfig{Topic: topic, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}); err != nil {
+	if err := ra.CreateTopic(ctx, "", "broker-a", wire.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}); err != nil {
 		t.Fatal(err)
 	}
 	rd := c.waitAliases(t, topic)

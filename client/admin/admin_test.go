@@ -237,7 +237,7 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 	if len(r.BrokerDatas) != 3 || len(r.QueueDatas) != 3 {
 		t.Fatalf("route without aliases: %+v", r)
 	}
-	groups := r.Groups()
+	groups := RouteGroups(r)
 	if len(groups) != 1 {
 		t.Fatalf("groups %+v", groups)
 	}
@@ -247,7 +247,7 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 		!reflect.DeepEqual(g.WriteEntries, wantEntries) {
 		t.Fatalf("folded group %+v", g)
 	}
-	if want := []Member{{0, leader.addr}, {1, leader.addr}, {2, follower.addr}}; !reflect.DeepEqual(g.Members, want) {
+	if want := []wire.BrokerMember{{ID: 0, Addr: leader.addr}, {ID: 1, Addr: leader.addr}, {ID: 2, Addr: follower.addr}}; !reflect.DeepEqual(g.Members, want) {
 		t.Fatalf("members %+v", g.Members)
 	}
 

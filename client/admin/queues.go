@@ -42,11 +42,11 @@ func (c *Client) TopicStatus(ctx context.Context, topic string) ([]QueueStatus, 
 	var out []QueueStatus
 	// Write aliases are the same queues as their group's: fold them so each
 	// queue is asked for (and counted) once, on the group's leader.
-	for _, g := range route.Groups() {
+	for _, g := range RouteGroups(route) {
 		if g.LeaderAddr() == "" {
 			return nil, fmt.Errorf("broker group %s of topic %s has no leader registered", g.BrokerName, topic)
 		}
-		n := max(g.ReadQueueNums, g.WriteQueueNums)
+		n := int(max(g.ReadQueueNums, g.WriteQueueNums))
 		for q := 0; q < n; q++ {
 			minOff, err := c.offset(ctx, g.LeaderAddr(), remoting.GetMinOffset, topic, q)
 			if err != nil {
@@ -116,9 +116,7 @@ func (c *Client) BrokerRuntimeInfo(ctx context.Context, addr string) (map[string
 	if err != nil {
 		return nil, err
 	}
-	var kv struct {
-		Table map[string]string `json:"table"`
-	}
+	var kv wire.KVTable
 	if err := json.Unmarshal(resp.Body, &kv); err != nil {
 		return nil, fmt.Errorf("decode runtime info of %s: %w", addr, err)
 	}
@@ -153,7 +151,7 @@ func (c *Client) QueryMessageByKey(ctx context.Context, topic, key string, maxNu
 		maxNum = 64
 	}
 	var out []*message.Ext
-	for _, g := range route.Groups() { // each group once, not once per write alias
+	for _, g := range RouteGroups(route) { // each group once, not once per write alias
 		addr := g.LeaderAddr()
 		if addr == "" {
 			continue

@@ -3,6 +3,8 @@ package admin
 import (
 	"sort"
 	"strings"
+
+	"github.com/raftmq/raftmq/wire"
 )
 
 // aliasSeparator joins a group's brokerName and a member id into the write
@@ -21,13 +23,13 @@ type WriteEntryPoint struct {
 // RouteGroup is one broker group of a topic route with its write aliases
 // folded in: the group appears once, its queues counted once.
 type RouteGroup struct {
-	BrokerName     string            `json:"brokerName"`
-	Cluster        string            `json:"cluster"`
-	ReadQueueNums  int               `json:"readQueueNums"`
-	WriteQueueNums int               `json:"writeQueueNums"`
-	Perm           int               `json:"perm"` // the topic's permission on the group
-	Members        []Member          `json:"members"`
-	WriteEntries   []WriteEntryPoint `json:"writeEntryPoints,omitempty"`
+	BrokerName     string              `json:"brokerName"`
+	Cluster        string              `json:"cluster"`
+	ReadQueueNums  int32               `json:"readQueueNums"`
+	WriteQueueNums int32               `json:"writeQueueNums"`
+	Perm           int32               `json:"perm"` // the topic's permission on the group
+	Members        []wire.BrokerMember `json:"members"`
+	WriteEntries   []WriteEntryPoint   `json:"writeEntryPoints,omitempty"`
 	leader         string
 }
 
@@ -44,10 +46,10 @@ func aliasOf(name string, names map[string]bool) (group, member string, ok bool)
 	return group, member, true
 }
 
-// Groups folds the route's write aliases into their groups, sorted by name.
-// The group's read entry gives the read queue count, the aliases the write
-// count (they are the same queues); perm is the union.
-func (r *TopicRoute) Groups() []RouteGroup {
+// RouteGroups folds a route's write aliases into their groups, sorted by
+// name. The group's read entry gives the read queue count, the aliases the
+// write count (they are the same queues); perm is the union.
+func RouteGroups(r *wire.TopicRouteData) []RouteGroup {
 	names := map[string]bool{}
 	for _, bd := range r.BrokerDatas {
 		if !strings.Contains(bd.BrokerName, aliasSeparator) {
