@@ -33,7 +33,7 @@ type slot struct {
 }
 
 // isAlias reports a write alias `name@member` of a topic route.
-func isAlias(brokerName string) bool { return strings.Contains(brokerName, "@") }
+func isAlias(brokerName string) bool { return strings.Contains(brokerName, wire.AliasSeparator) }
 
 // resolveTargets finds the groups to address: the direct addresses, or each
 // group's brokerId 0 from the namesrv's cluster view (aliases skipped).
@@ -86,7 +86,7 @@ func resolveAliases(ctx context.Context, cfg *Config, topic string, targets []Ta
 	for i := range targets {
 		t := &targets[i]
 		for _, qd := range route.QueueDatas {
-			if !strings.HasPrefix(qd.BrokerName, t.BrokerName+"@") || qd.Perm&wire.PermWrite == 0 {
+			if !strings.HasPrefix(qd.BrokerName, t.BrokerName+wire.AliasSeparator) || qd.Perm&wire.PermWrite == 0 {
 				continue
 			}
 			if bd, ok := route.Broker(qd.BrokerName); ok && bd.LeaderAddr() != "" {

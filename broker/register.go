@@ -43,15 +43,6 @@ func (b *Broker) registerLoop() {
 	}
 }
 
-// Ext fields of REGISTER_BROKER that raftmq adds (the namesrv's
-// namesrv.ExtMemberID and namesrv.ExtMemberOrdinal): the member's stable
-// identity, from which the namesrv builds write aliases ("broker-a@n1") and
-// lists the member at its stable brokerId 1+ordinal.
-const (
-	extMemberID      = "raftmqMemberId"
-	extMemberOrdinal = "raftmqMemberOrdinal"
-)
-
 // registration builds the REGISTER_BROKER request of the current role: the
 // leader as brokerId 0, a follower as 1+ordinal; stateVersion = the term the
 // role belongs to, which the namesrv uses to fence deposed leaders. Id and
@@ -78,8 +69,10 @@ func (b *Broker) registration() *remoting.Command {
 		"compressed":         "false",
 		"bodyCrc32":          "0",
 		"enableActingMaster": "false",
-		extMemberID:          b.cfg.DLegerSelfID,
-		extMemberOrdinal:     strconv.Itoa(b.node.SelfOrdinal()),
+		// The member's stable identity: the namesrv builds write aliases
+		// ("broker-a@n1") from it and lists the member at brokerId 1+ordinal.
+		wire.ExtMemberID:      b.cfg.DLegerSelfID,
+		wire.ExtMemberOrdinal: strconv.Itoa(b.node.SelfOrdinal()),
 	}, body)
 }
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 	"github.com/raftmq/raftmq/wire"
 )
@@ -42,11 +41,8 @@ func TestRouteRightAfterWaitLeaderHasBrokerID0(t *testing.T) {
 		t.Fatalf("single-member route %+v", rd)
 	}
 	req := e.b.registration()
-	if req.Ext(extMemberID) != "n0" || req.Ext(extMemberOrdinal) != "0" || req.Ext("brokerId") != "0" {
+	if req.Ext(wire.ExtMemberID) != "n0" || req.Ext(wire.ExtMemberOrdinal) != "0" || req.Ext("brokerId") != "0" {
 		t.Fatalf("registration ext %v", req.ExtFields)
-	}
-	if extMemberID != namesrv.ExtMemberID || extMemberOrdinal != namesrv.ExtMemberOrdinal {
-		t.Fatal("broker and namesrv disagree on the member ext field names")
 	}
 }
 
@@ -83,7 +79,7 @@ func TestGroupRouteAlwaysHasBrokerID0(t *testing.T) {
 			t.Fatalf("stable id %d is %q, want %s (%+v)", 1+i, got, b.Addr(), group)
 		}
 		alias := last.BrokerDatas[1+i]
-		if alias.BrokerName != namesrv.AliasName(b.cfg.BrokerName, "n"+strconv.Itoa(i)) || alias.BrokerAddrs[0] != b.Addr() || len(alias.BrokerAddrs) != 1 {
+		if alias.BrokerName != wire.AliasName(b.cfg.BrokerName, "n"+strconv.Itoa(i)) || alias.BrokerAddrs[0] != b.Addr() || len(alias.BrokerAddrs) != 1 {
 			t.Fatalf("alias %d: %+v", i, alias)
 		}
 	}

@@ -91,7 +91,7 @@ func clusterShape(rt *RouteTable) string {
 		return "no group"
 	}
 	for name := range ci.BrokerAddrTable {
-		if strings.Contains(name, AliasSeparator) {
+		if strings.Contains(name, wire.AliasSeparator) {
 			return "alias " + name + " in cluster info"
 		}
 	}
@@ -446,8 +446,8 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 	tp := map[string]wire.TopicConfig{"T": {TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}
 	memberRegister := func(addr string, id int64, member string, ord int, term int64) *remoting.Command {
 		ext := registerExt(addr, id)
-		ext[ExtMemberID] = member
-		ext[ExtMemberOrdinal] = strconv.Itoa(ord)
+		ext[wire.ExtMemberID] = member
+		ext[wire.ExtMemberOrdinal] = strconv.Itoa(ord)
 		return h.call(remoting.RegisterBroker, ext, registerBody(t, term, 1, tp))
 	}
 	// Followers first: no route yet (the client would drop the group).
@@ -490,7 +490,7 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 	// reached through its own alias even when another member is down.
 	reached := map[string]bool{}
 	for name, ids := range v.addrs {
-		if strings.Contains(name, AliasSeparator) {
+		if strings.Contains(name, wire.AliasSeparator) {
 			reached[ids[wire.MasterID]] = true
 		}
 	}
@@ -518,11 +518,11 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 
 	// Bad ext values are refused.
 	ext := registerExt(addrA, 0)
-	ext[ExtMemberID], ext[ExtMemberOrdinal] = "n0", "x"
+	ext[wire.ExtMemberID], ext[wire.ExtMemberOrdinal] = "n0", "x"
 	if resp := h.call(remoting.RegisterBroker, ext, registerBody(t, 1, 1, tp)); resp.Code != remoting.InvalidParameter {
 		t.Fatalf("bad ordinal: code %d", resp.Code)
 	}
-	ext[ExtMemberOrdinal] = "-1"
+	ext[wire.ExtMemberOrdinal] = "-1"
 	if resp := h.call(remoting.RegisterBroker, ext, registerBody(t, 1, 1, tp)); resp.Code != remoting.InvalidParameter {
 		t.Fatalf("negative ordinal: code %d", resp.Code)
 	}

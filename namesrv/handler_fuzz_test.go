@@ -29,10 +29,10 @@ func FuzzRegisterBrokerRequest(f *testing.F) {
 			"brokerName": brokerName, "brokerAddr": brokerAddr, "brokerId": brokerID, "clusterName": cluster,
 		}
 		if memberID != "" {
-			ext[ExtMemberID] = memberID
+			ext[wire.ExtMemberID] = memberID
 		}
 		if ordinal != "" {
-			ext[ExtMemberOrdinal] = ordinal
+			ext[wire.ExtMemberOrdinal] = ordinal
 		}
 		req := remoting.NewRequest(remoting.RegisterBroker, ext, body)
 		resp := srv.handleRegisterBroker(context.Background(), nil, req)

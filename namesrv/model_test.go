@@ -106,7 +106,7 @@ func checkRouteShape(t *testing.T, step string, rd *wire.TopicRouteData, ci wire
 	}
 	aliased := map[string]bool{}
 	for _, bd := range rd.BrokerDatas {
-		group, _, isAlias := strings.Cut(bd.BrokerName, AliasSeparator)
+		group, _, isAlias := strings.Cut(bd.BrokerName, wire.AliasSeparator)
 		if !isAlias {
 			continue
 		}
@@ -120,7 +120,7 @@ func checkRouteShape(t *testing.T, step string, rd *wire.TopicRouteData, ci wire
 		aliased[group] = true
 	}
 	for _, qd := range rd.QueueDatas {
-		group, _, isAlias := strings.Cut(qd.BrokerName, AliasSeparator)
+		group, _, isAlias := strings.Cut(qd.BrokerName, wire.AliasSeparator)
 		if isAlias && (qd.Perm&wire.PermRead != 0 || qd.Perm&wire.PermWrite == 0) {
 			t.Fatalf("%s: alias queues %+v", step, qd)
 		}

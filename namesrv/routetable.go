@@ -41,15 +41,6 @@ type Registration struct {
 // MaxMemberOrdinal bounds raftmqMemberOrdinal: stable ids stay small numbers.
 const MaxMemberOrdinal = 1023
 
-// AliasSeparator joins a brokerName and a member id into the write alias
-// brokerName "broker-a@n1"; real brokerNames may not contain it.
-const AliasSeparator = "@"
-
-// AliasName is the write-alias brokerName of member memberID of group brokerName.
-func AliasName(brokerName, memberID string) string {
-	return brokerName + AliasSeparator + memberID
-}
-
 // RegisterResult is what a registering broker is told.
 type RegisterResult struct {
 	MasterAddr   string // brokerId-0 address of the group, for followers
@@ -368,8 +359,8 @@ func validateRegistration(r *Registration) error {
 	if err := validateName("brokerName", r.BrokerName); err != nil {
 		return err
 	}
-	if strings.Contains(r.BrokerName, AliasSeparator) {
-		return fmt.Errorf("brokerName %q contains %q, which raftmq reserves for write aliases", r.BrokerName, AliasSeparator)
+	if strings.Contains(r.BrokerName, wire.AliasSeparator) {
+		return fmt.Errorf("brokerName %q contains %q, which raftmq reserves for write aliases", r.BrokerName, wire.AliasSeparator)
 	}
 	if err := ValidateBrokerAddr(r.BrokerAddr); err != nil {
 		return err
@@ -384,8 +375,8 @@ func validateRegistration(r *Registration) error {
 	if err := validateName("raftmqMemberId", r.MemberID); err != nil {
 		return err
 	}
-	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, AliasSeparator) {
-		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, AliasSeparator)
+	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, wire.AliasSeparator) {
+		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, wire.AliasSeparator)
 	}
 	if r.MemberOrdinal > MaxMemberOrdinal || r.MemberOrdinal < -1 {
 		return fmt.Errorf("raftmqMemberOrdinal %d outside 0..%d", r.MemberOrdinal, MaxMemberOrdinal)
@@ -626,7 +617,7 @@ func (t *RouteTable) topicRouteLocked(topic string) (*wire.TopicRouteData, bool)
 			rd.QueueDatas = append(rd.QueueDatas, read)
 		}
 		for _, m := range aliases {
-			alias := AliasName(name, m.memberID)
+			alias := wire.AliasName(name, m.memberID)
 			write := qd
 			write.BrokerName = alias
 			write.Perm &^= wire.PermRead

@@ -30,15 +30,6 @@ const (
 	codeGetNamesrvConfig    int32 = 319
 )
 
-// REGISTER_BROKER ext fields raftmq brokers add (plain brokers send neither).
-const (
-	// ExtMemberID is the member's dLegerSelfId, stable across restarts.
-	ExtMemberID = "raftmqMemberId"
-	// ExtMemberOrdinal is the member's 0-based index in dLegerPeers; its
-	// stable brokerId is 1+ordinal.
-	ExtMemberOrdinal = "raftmqMemberOrdinal"
-)
-
 // poolName is the worker pool the namesrv's handlers run on when it owns the
 // remoting server.
 const poolName = "namesrv"
@@ -330,13 +321,13 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		return errorResponse(remoting.InvalidParameter, "header field brokerId missing or not a number")
 	}
 	reg.BrokerID = id
-	reg.MemberID = req.Ext(ExtMemberID)
+	reg.MemberID = req.Ext(wire.ExtMemberID)
 	reg.MemberOrdinal = -1
-	if v, ok, err := req.ExtInt64(ExtMemberOrdinal); err != nil {
+	if v, ok, err := req.ExtInt64(wire.ExtMemberOrdinal); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)
 	} else if ok {
 		if v < 0 || v > MaxMemberOrdinal {
-			return errorResponse(remoting.InvalidParameter, "%s %d outside 0..%d", ExtMemberOrdinal, v, MaxMemberOrdinal)
+			return errorResponse(remoting.InvalidParameter, "%s %d outside 0..%d", wire.ExtMemberOrdinal, v, MaxMemberOrdinal)
 		}
 		reg.MemberOrdinal = int(v)
 	}

@@ -201,3 +201,16 @@ func TestRaftStatusGolden(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
+
+func TestAliasNames(t *testing.T) {
+	alias := AliasName("broker-a", "n1")
+	if alias != "broker-a@n1" {
+		t.Fatalf("alias %q", alias)
+	}
+	if g, m, ok := SplitAlias(alias); !ok || g != "broker-a" || m != "n1" {
+		t.Fatalf("split %q: %q %q %v", alias, g, m, ok)
+	}
+	if _, _, ok := SplitAlias("broker-a"); ok {
+		t.Fatal("a plain brokerName split as an alias")
+	}
+}

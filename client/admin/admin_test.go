@@ -221,8 +221,8 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 	follower := &fakeBroker{minOff: map[int]int64{0: 100, 1: 100}, maxOff: map[int]int64{0: 900, 1: 900}, consumed: map[int]int64{}}
 	startFakeBroker(t, leader)
 	startFakeBroker(t, follower)
-	registerAs(t, nsAddr, leader.addr, 0, map[string]string{namesrv.ExtMemberID: "n0", namesrv.ExtMemberOrdinal: "0"})
-	registerAs(t, nsAddr, follower.addr, 2, map[string]string{namesrv.ExtMemberID: "n1", namesrv.ExtMemberOrdinal: "1"})
+	registerAs(t, nsAddr, leader.addr, 0, map[string]string{wire.ExtMemberID: "n0", wire.ExtMemberOrdinal: "0"})
+	registerAs(t, nsAddr, follower.addr, 2, map[string]string{wire.ExtMemberID: "n1", wire.ExtMemberOrdinal: "1"})
 
 	c, err := New([]string{nsAddr}, 2*time.Second)
 	if err != nil {

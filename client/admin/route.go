@@ -7,11 +7,6 @@ import (
 	"github.com/raftmq/raftmq/wire"
 )
 
-// aliasSeparator joins a group's brokerName and a member id into the write
-// alias the namesrv adds to topic routes ("broker-a@n1"); group names never
-// contain it.
-const aliasSeparator = "@"
-
 // WriteEntryPoint is a write alias of a group: a member that takes the
 // group's sends (and forwards them to the leader).
 type WriteEntryPoint struct {
@@ -39,7 +34,7 @@ func (g RouteGroup) LeaderAddr() string { return g.leader }
 // aliasOf splits an alias name into its group and member id when the group
 // is in names.
 func aliasOf(name string, names map[string]bool) (group, member string, ok bool) {
-	group, member, ok = strings.Cut(name, aliasSeparator)
+	group, member, ok = wire.SplitAlias(name)
 	if !ok || !names[group] {
 		return "", "", false
 	}
@@ -52,7 +47,7 @@ func aliasOf(name string, names map[string]bool) (group, member string, ok bool)
 func RouteGroups(r *wire.TopicRouteData) []RouteGroup {
 	names := map[string]bool{}
 	for _, bd := range r.BrokerDatas {
-		if !strings.Contains(bd.BrokerName, aliasSeparator) {
+		if !strings.Contains(bd.BrokerName, wire.AliasSeparator) {
 			names[bd.BrokerName] = true
 		}
 	}
