@@ -372,7 +372,7 @@ func validateRegistration(r *Registration) error {
 		r.MemberOrdinal = -1
 		return nil
 	}
-	if err := validateName("raftmqMemberId", r.MemberID); err != nil {
+	if err := validateName(wire.ExtMemberID, r.MemberID); err != nil {
 		return err
 	}
 	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, wire.AliasSeparator) {
