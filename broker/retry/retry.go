@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Topic defaults of retry and dead-letter topics.
@@ -50,7 +51,7 @@ const (
 	// DLQ_NUMS_PER_GROUP).
 	DLQQueueNums = 1
 	// TopicPerm is the permission of both (read|write).
-	TopicPerm = 6
+	TopicPerm = wire.PermRead | wire.PermWrite
 	// DefaultMaxReconsumeTimes is the default retryMaxTimes of a group.
 	DefaultMaxReconsumeTimes = message.MaxReconsumeTimes
 	// DefaultDelayLevelBase: a send-back with delayLevel 0 uses
@@ -84,29 +85,31 @@ func GroupOfDLQTopic(topic string) (string, bool) {
 	return g, ok && g != ""
 }
 
-// TopicConfig is the default configuration of a retry or DLQ topic, in the
-// units of RocketMQ's TopicConfig.
-type TopicConfig struct {
-	TopicName      string
-	ReadQueueNums  int32
-	WriteQueueNums int32
-	Perm           int32
-}
-
 // RetryTopicConfig is the configuration to create %RETRY%<group> with;
 // retryQueueNums <= 0 means the default (1).
-func RetryTopicConfig(group string, retryQueueNums int32) TopicConfig {
+func RetryTopicConfig(group string, retryQueueNums int32) wire.TopicConfig {
 	if retryQueueNums <= 0 {
 		retryQueueNums = RetryQueueNums
 	}
-	return TopicConfig{TopicName: RetryTopic(group), ReadQueueNums: retryQueueNums,
-		WriteQueueNums: retryQueueNums, Perm: TopicPerm}
+	return wire.NewTopicConfig(RetryTopic(group), retryQueueNums, TopicPerm)
 }
 
 // DLQTopicConfig is the configuration to create %DLQ%<group> with.
-func DLQTopicConfig(group string) TopicConfig {
-	return TopicConfig{TopicName: DLQTopic(group), ReadQueueNums: DLQQueueNums,
-		WriteQueueNums: DLQQueueNums, Perm: TopicPerm}
+func DLQTopicConfig(group string) wire.TopicConfig {
+	return wire.NewTopicConfig(DLQTopic(group), DLQQueueNums, TopicPerm)
+}
+
+// DefaultTopicConfig is the configuration a %RETRY% or %DLQ% topic that does
+// not exist yet is created with when something is sent to it (default queue
+// count); ok is false for any other topic.
+func DefaultTopicConfig(topic string) (tc wire.TopicConfig, ok bool) {
+	if g, isRetry := strings.CutPrefix(topic, message.RetryGroupTopicPrefix); isRetry {
+		return RetryTopicConfig(g, 0), true
+	}
+	if g, isDLQ := strings.CutPrefix(topic, message.DLQGroupTopicPrefix); isDLQ {
+		return DLQTopicConfig(g), true
+	}
+	return wire.TopicConfig{}, false
 }
 
 // GroupConfig is the part of a subscription group's config retries use.
