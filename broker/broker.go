@@ -386,10 +386,7 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 
 // systemTopics are the topics every broker has (PROTOCOL.md §6.2).
 func (b *Broker) systemTopics() []wire.TopicConfig {
-	mk := func(name string, queues int32, perm int32) wire.TopicConfig {
-		return wire.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
-	}
+	mk := wire.NewTopicConfig
 	out := []wire.TopicConfig{
 		mk("SELF_TEST_TOPIC", 1, wire.PermRead|wire.PermWrite),
 		mk(b.cfg.BrokerClusterName, 16, wire.PermRead|wire.PermWrite),

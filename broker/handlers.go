@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/raftmq/raftmq/broker/retry"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 	"github.com/raftmq/raftmq/wire"
@@ -117,9 +118,10 @@ func (b *Broker) handleHeartbeat(ctx context.Context, conn *remoting.Conn, req *
 			if message.ValidateGroup(c.GroupName) != nil {
 				continue
 			}
-			retry := message.RetryGroupTopicPrefix + c.GroupName
-			if _, ok := b.meta.Topic(retry); !ok && len(retry) <= message.MaxTopicLengthV1 {
-				topics = append(topics, retryTopicConfig(retry))
+			if tc := retry.RetryTopicConfig(c.GroupName, 0); len(tc.TopicName) <= message.MaxTopicLengthV1 {
+				if _, ok := b.meta.Topic(tc.TopicName); !ok {
+					topics = append(topics, tc)
+				}
 			}
 			if _, ok := b.meta.Group(c.GroupName); !ok && b.cfg.AutoCreateSubGroup {
 				groups = append(groups, DefaultGroupConfig(c.GroupName))
@@ -450,14 +452,14 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if !permSet {
 		perm = wire.PermRead | wire.PermWrite
 	}
-	if perm < 0 || perm > 15 {
+	if perm < 0 || perm&^wire.PermAll != 0 {
 		return bad("perm must be in 0..15")
 	}
 	filter := req.Ext("topicFilterType")
 	if filter == "" {
-		filter = "SINGLE_TAG"
+		filter = wire.TopicFilterSingleTag
 	}
-	if filter != "SINGLE_TAG" && filter != "MULTI_TAG" {
+	if filter != wire.TopicFilterSingleTag && filter != wire.TopicFilterMultiTag {
 		return bad("topicFilterType must be SINGLE_TAG or MULTI_TAG")
 	}
 	if resp := b.writableOrError(); resp != nil {

@@ -68,14 +68,14 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		if h.HasMaxReconsumeTimes {
 			maxTimes = h.MaxReconsumeTimes
 		}
-		gc := retry.GroupConfig{RetryQueueNums: 1, RetryMaxTimes: message.MaxReconsumeTimes}
+		gc := retry.GroupConfig{RetryQueueNums: retry.RetryQueueNums, RetryMaxTimes: retry.DefaultMaxReconsumeTimes}
 		if g, ok := b.meta.Group(group); ok {
 			gc = retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes}
 		}
 		probe := message.Ext{Message: message.Message{Topic: topic, Properties: props}, QueueID: queueID, ReconsumeTimes: h.ReconsumeTimes}
 		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, false); toDLQ {
 			topic, queueID, props = out.Topic, out.QueueID, out.Properties
-			if err := b.ensureTopic(ctx, dlqTopicConfig(topic)); err != nil {
+			if err := b.ensureTopic(ctx, retry.DLQTopicConfig(group)); err != nil {
 				return b.writeError(err)
 			}
 		}
@@ -337,13 +337,9 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 	if tc, ok := b.meta.Topic(topic); ok {
 		return tc, nil
 	}
-	var tc wire.TopicConfig
-	switch {
-	case strings.HasPrefix(topic, message.RetryGroupTopicPrefix):
-		tc = retryTopicConfig(topic)
-	case strings.HasPrefix(topic, message.DLQGroupTopicPrefix):
-		tc = dlqTopicConfig(topic)
-	default:
+	// %RETRY% and %DLQ% topics get retry's defaults; others need auto-creation.
+	tc, isRetryOrDLQ := retry.DefaultTopicConfig(topic)
+	if !isRetryOrDLQ {
 		if !b.cfg.AutoCreateTopicEnable {
 			return tc, remoting.NewResponse(remoting.TopicNotExist,
 				fmt.Sprintf("topic %s does not exist and autoCreateTopicEnable is false", topic))
@@ -357,24 +353,13 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 		if n <= 0 || n > def.WriteQueueNums {
 			n = def.WriteQueueNums
 		}
-		tc = wire.TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ wire.PermInherit,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+		tc = wire.NewTopicConfig(topic, n, def.Perm&^wire.PermInherit)
 	}
 	if err := b.ensureTopic(ctx, tc); err != nil {
 		return tc, b.writeError(err)
 	}
 	got, _ := b.meta.Topic(topic)
 	return got, nil
-}
-
-func retryTopicConfig(name string) wire.TopicConfig {
-	return wire.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite,
-		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
-}
-
-func dlqTopicConfig(name string) wire.TopicConfig {
-	return wire.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite,
-		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
 }
 
 // ensureTopic creates tc through Raft unless a topic of that name exists.

@@ -326,11 +326,9 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 		return ok()
 	}
 	m := res.Message
-	tc := retryTopicConfig(m.Topic)
+	tc := retry.RetryTopicConfig(sb.Group, g.RetryQueueNums)
 	if res.ToDLQ {
-		tc = dlqTopicConfig(m.Topic)
-	} else if g.RetryQueueNums > 1 {
-		tc.ReadQueueNums, tc.WriteQueueNums = g.RetryQueueNums, g.RetryQueueNums
+		tc = retry.DLQTopicConfig(sb.Group)
 	}
 	if err := b.ensureTopic(ctx, tc); err != nil {
 		return b.writeError(err)
@@ -368,8 +366,7 @@ func (b *Broker) handleEndTransaction(ctx context.Context, _ *remoting.Conn, req
 // serviceTopics are the topics the services write to.
 func (b *Broker) serviceTopics() []wire.TopicConfig {
 	mk := func(name string, queues int32) wire.TopicConfig {
-		return wire.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: wire.PermRead | wire.PermWrite,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+		return wire.NewTopicConfig(name, queues, wire.PermRead|wire.PermWrite)
 	}
 	return []wire.TopicConfig{
 		mk(schedule.Topic, b.services.levels.MaxLevel()),
