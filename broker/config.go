@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/raftmq/raftmq/broker/schedule"
 )
 
 // FlushDiskType selects when an appended entry is fdatasynced.
@@ -82,7 +84,7 @@ func DefaultConfig() Config {
 		FileReservedTime:         72 * time.Hour,
 		DeleteWhen:               4,
 		MaxMessageSize:           4 << 20,
-		MessageDelayLevel:        "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		MessageDelayLevel:        schedule.DefaultDelayLevels,
 		EnableDLegerCommitLog:    true,
 		DLegerGroup:              "broker-a",
 		DLegerPeers:              "n0-127.0.0.1:40911",
@@ -228,7 +230,7 @@ var configKeys = map[string]configKey{
 	}},
 	"maxMessageSize": intKey(1, 64<<20, func(c *Config) *int { return &c.MaxMessageSize }),
 	"messageDelayLevel": {set: func(c *Config, v string) error {
-		if _, err := ParseDelayLevels(v); err != nil {
+		if _, err := schedule.ParseDelayLevels(v); err != nil {
 			return err
 		}
 		c.MessageDelayLevel = v
@@ -430,7 +432,7 @@ func (c *Config) Validate() error {
 	if len(c.NamesrvAddrs) == 0 {
 		return errors.New("namesrvAddr is required")
 	}
-	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
+	if _, err := schedule.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("messageDelayLevel: %w", err)
 	}
 	if !strings.Contains(c.DLegerPeers, c.DLegerSelfID+"-") {
@@ -475,26 +477,4 @@ func firstNonLoopbackIP() string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-// ParseDelayLevels parses messageDelayLevel ("1s 5s 1m 2h 1d") into durations,
-// level 1 first.
-func ParseDelayLevels(s string) ([]time.Duration, error) {
-	fields := strings.Fields(s)
-	if len(fields) == 0 {
-		return nil, errors.New("no delay levels")
-	}
-	if len(fields) > 64 {
-		return nil, fmt.Errorf("%d delay levels; at most 64", len(fields))
-	}
-	out := make([]time.Duration, 0, len(fields))
-	for _, f := range fields {
-		unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[f[len(f)-1]]
-		n, err := strconv.Atoi(f[:len(f)-1])
-		if unit == 0 || err != nil || n <= 0 || n > 1<<20 {
-			return nil, fmt.Errorf("delay level %q: want <n>s|m|h|d", f)
-		}
-		out = append(out, time.Duration(n)*unit)
-	}
-	return out, nil
 }
