@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
@@ -627,6 +628,20 @@ func TestDelayedMessageDeliveredWhenDue(t *testing.T) {
 	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "later" || msgs[0].Properties[message.PropertyDelayLevel] != "" ||
 		msgs[0].Properties[message.PropertyUniqKey] != "UD" {
 		t.Fatalf("delivered %v %v", err, msgs)
+	}
+	// The level's progress is replicated in schedule's offset format, so a
+	// new leader resumes after the delivered message.
+	waitFor(t, "delay progress replicated", 15*time.Second, func() bool {
+		v, ok := e.b.meta.KV(kvDelayOffsets)
+		if !ok {
+			return false
+		}
+		offs, err := schedule.UnmarshalOffsets(v)
+		return err == nil && offs[2] == 1 && string(v) == string(schedule.MarshalOffsets(offs))
+	})
+	offs, err := e.b.services.LoadDelayOffsets(context.Background())
+	if err != nil || offs[2] != 1 {
+		t.Fatalf("loaded delay offsets %v %v", offs, err)
 	}
 }
 

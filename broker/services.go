@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -150,21 +149,16 @@ func (s *services) Append(ctx context.Context, msgs []*message.Ext) error {
 
 // LoadDelayOffsets implements schedule.OffsetStore.
 func (s *services) LoadDelayOffsets(context.Context) (map[int32]int64, error) {
-	out := map[int32]int64{}
 	v, ok := s.b.meta.KV(kvDelayOffsets)
 	if !ok {
-		return out, nil
+		return map[int32]int64{}, nil
 	}
-	if err := json.Unmarshal(v, &out); err != nil {
-		return nil, fmt.Errorf("delay offsets: %w", err)
-	}
-	return out, nil
+	return schedule.UnmarshalOffsets(v)
 }
 
 // SaveDelayOffsets implements schedule.OffsetStore.
 func (s *services) SaveDelayOffsets(ctx context.Context, offsets map[int32]int64) error {
-	v, _ := json.Marshal(offsets)
-	_, err := s.b.propose(ctx, &metaCommand{Op: opPutKV, Key: kvDelayOffsets, Value: v})
+	_, err := s.b.propose(ctx, &metaCommand{Op: opPutKV, Key: kvDelayOffsets, Value: schedule.MarshalOffsets(offsets)})
 	return err
 }
 
