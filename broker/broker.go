@@ -144,7 +144,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		addr:      addr,
 		storeHost: storeHost,
 		clients:   newClientRegistry(nil),
-		locks:     lockmgr.New(lockmgr.Config{}),
+		locks:     lockmgr.New(lockmgr.Config{Logger: logger.Named("locks")}),
 		regKick:   make(chan struct{}, 1),
 		started:   time.Now(),
 

@@ -690,6 +690,36 @@ func TestSendBackToRetryAndDLQ(t *testing.T) {
 	}
 }
 
+// A group holding live orderly locks gets its direct %RETRY% sends in its
+// DLQ (Java 5.x); once it unlocks, a retry within its limit stays a retry.
+func TestRetrySendOfLockedGroupGoesToDLQ(t *testing.T) {
+	e := startEnv(t, nil)
+	e.createTopic("O", 1)
+	body := []byte(`{"consumerGroup":"og","clientId":"c1","mqSet":[{"topic":"O","brokerName":"` + e.b.cfg.BrokerName + `","queueId":0}]}`)
+	if r := e.call(remoting.LockBatchMQ, nil, body); r.Code != 0 || !strings.Contains(string(bodyOf(r)), `"queueId":0`) {
+		t.Fatalf("lock: %d %s %s", r.Code, r.Remark, bodyOf(r))
+	}
+	retrySend := func() {
+		t.Helper()
+		ext := sendExt("%RETRY%og", 0, map[string]string{message.PropertyRetryTopic: "O"})
+		ext["reconsumeTimes"], ext["maxReconsumeTimes"] = "1", "16"
+		if r := e.call(remoting.SendMessage, ext, []byte("ordered")); r.Code != 0 {
+			t.Fatalf("retry send: %d %s", r.Code, r.Remark)
+		}
+	}
+	retrySend()
+	if e.maxOffset("%DLQ%og", 0) != 1 || e.maxOffset("%RETRY%og", 0) != 0 {
+		t.Fatalf("locked group's retry: DLQ %d, retry %d", e.maxOffset("%DLQ%og", 0), e.maxOffset("%RETRY%og", 0))
+	}
+	if r := e.call(remoting.UnlockBatchMQ, nil, body); r.Code != 0 {
+		t.Fatalf("unlock: %d %s", r.Code, r.Remark)
+	}
+	retrySend()
+	if e.maxOffset("%DLQ%og", 0) != 1 || e.maxOffset("%RETRY%og", 0) != 1 {
+		t.Fatalf("unlocked group's retry: DLQ %d, retry %d", e.maxOffset("%DLQ%og", 0), e.maxOffset("%RETRY%og", 0))
+	}
+}
+
 func TestTransactionCommitAndRollback(t *testing.T) {
 	e := startEnv(t, nil)
 	e.createTopic("X", 1)

@@ -73,7 +73,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 			gc = retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes}
 		}
 		probe := message.Ext{Message: message.Message{Topic: topic, Properties: props}, QueueID: queueID, ReconsumeTimes: h.ReconsumeTimes}
-		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, false); toDLQ {
+		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, b.locks.GroupHasLiveLocks(group, "")); toDLQ {
 			topic, queueID, props = out.Topic, out.QueueID, out.Properties
 			if err := b.ensureTopic(ctx, retry.DLQTopicConfig(group)); err != nil {
 				return b.writeError(err)
