@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/broker/retry"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/broker/txn"
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
@@ -19,12 +20,12 @@ import (
 
 // systemTopicsRefusingSends are written only by the broker itself (code 16).
 var systemTopicsRefusingSends = map[string]bool{
-	"SCHEDULE_TOPIC_XXXX":         true,
-	"RMQ_SYS_TRANS_HALF_TOPIC":    true,
-	"RMQ_SYS_TRANS_OP_HALF_TOPIC": true,
-	"TRANS_CHECK_MAX_TIME_TOPIC":  true,
-	"SELF_TEST_TOPIC":             true,
-	"OFFSET_MOVED_EVENT":          true,
+	schedule.Topic:        true,
+	txn.HalfTopic:         true,
+	txn.OpTopic:           true,
+	txn.CheckMaxTimeTopic: true,
+	"SELF_TEST_TOPIC":     true,
+	"OFFSET_MOVED_EVENT":  true,
 }
 
 // indeterminateRemark starts the answer to a write whose outcome is unknown.
