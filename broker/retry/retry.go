@@ -4,30 +4,32 @@
 // default configuration of %RETRY%<group> and %DLQ%<group> topics. It is
 // pure: it builds records and decides topics; the broker stores them.
 //
-// # Wiring (for the broker)
+// # Wiring (broker)
 //
-// CONSUMER_SEND_MSG_BACK (36):
+// CONSUMER_SEND_MSG_BACK (36) is a leader write: a follower forwards it to
+// the leader, which does (a member that lost leadership meanwhile answers
+// 14 SERVICE_NOT_AVAILABLE):
 //
-//	req, err := retry.ParseSendBackHeader(cmd.ExtFields)   // err ⇒ answer 1 with err.Error()
-//	group := subscription group config of req.Group        // missing ⇒ 26 SUBSCRIPTION_GROUP_NOT_EXIST
-//	broker not writable (follower, wiped perm)             // ⇒ 16 NO_PERMISSION (or 14 on a follower)
+//	req, err := retry.ParseSendBackHeader(cmd.ExtFields)   // err ⇒ 1 SYSTEM_ERROR with err.Error()
+//	g := subscription group config of req.Group            // missing ⇒ 26 SUBSCRIPTION_GROUP_NOT_EXIST, or created when autoCreateSubscriptionGroup
 //	orig := read the committed record at req.Offset        // not found ⇒ 1 SYSTEM_ERROR
-//	res, err := retry.SendBack(req, orig, retry.GroupConfig{RetryQueueNums, RetryMaxTimes})
+//	res, err := retry.SendBack(req, orig, retry.GroupConfig{g.RetryQueueNums, g.RetryMaxTimes})
 //	if res.Drop: answer 0, store nothing (retryQueueNums <= 0)
-//	ensure topic res.Topic exists (RetryTopicConfig / DLQTopicConfig); create it if missing
-//	store res.Message through the normal send path: for a retry it carries
-//	DELAY, so schedule's ToDelayQueue moves it to SCHEDULE_TOPIC_XXXX, which
-//	re-puts it to %RETRY%<group> when due; answer 0 once committed.
+//	ensure RetryTopicConfig(req.Group, g.RetryQueueNums), or DLQTopicConfig(req.Group) when res.ToDLQ
+//	store res.Message in one Raft append after the delay transform: a retry
+//	carries DELAY, so schedule's ToDelayQueue moves it to SCHEDULE_TOPIC_XXXX,
+//	which re-puts it to %RETRY%<group> when due; answer 0 once committed.
 //
-// SEND_MESSAGE/SEND_MESSAGE_V2 to a topic with the %RETRY% prefix (the Go
-// client's fallback when 36 failed), before the delay transform:
+// SEND_MESSAGE/SEND_MESSAGE_V2 of one message to a %RETRY% topic (the Go
+// client's fallback when 36 failed), before the delay transform; the group
+// is the topic minus the prefix (GroupOfRetryTopic) and a group without a
+// config counts as GroupConfig{RetryQueueNums, DefaultMaxReconsumeTimes}:
 //
-//	out, toDLQ := retry.RedirectRetrySend(ext, maxReconsumeTimesHeader, group, lockmgr.GroupHasLiveLocks(...))
-//	store out instead of ext; ensure its topic exists (DLQ config when toDLQ).
+//	out, toDLQ := retry.RedirectRetrySend(ext, maxReconsumeTimesHeader, gc, locks.GroupHasLiveLocks(group, ""))
+//	store out instead of ext; when toDLQ, ensure DLQTopicConfig(group) first.
 //
-// The retry group is the topic minus the prefix (GroupOfRetryTopic); a
-// missing subscription group config answers 26 as Java does (or auto-create
-// it when autoCreateSubscriptionGroup is on).
+// A send to a %RETRY% or %DLQ% topic that does not exist creates it with
+// DefaultTopicConfig; batches to %RETRY% topics are refused.
 package retry
 
 import (
@@ -264,7 +266,7 @@ func SendBack(req SendBackRequest, orig *message.Ext, group GroupConfig) (SendBa
 // directly to a %RETRY% topic (msg.ReconsumeTimes from the send header): if
 // msg.ReconsumeTimes > the max reconsume times (maxReconsumeTimes when >= 0,
 // i.e. the header was present, else group.RetryMaxTimes) or the group holds
-// live orderly locks on the original topic (holdsOrderlyLock, Java 5.x), it
+// live orderly locks (holdsOrderlyLock, Java 5.x), it
 // returns a copy addressed to %DLQ%<group> queue 0 with DELAY=-1 (no delay;
 // what Java stores) and true. Otherwise it returns msg itself and false.
 // Messages to other topics are returned unchanged.
