@@ -153,7 +153,8 @@ func cmdUpdateTopic(ctx context.Context, c *admin.Client, f *adminFlags, out io.
 			return fmt.Errorf("-%s %d is out of range", name, v)
 		}
 	}
-	tc := wire.TopicConfig{TopicName: f.topic, ReadQueueNums: int32(f.readQ), WriteQueueNums: int32(f.writeQ), Perm: int32(f.perm), Order: f.order}
+	tc := wire.NewTopicConfig(f.topic, int32(f.readQ), int32(f.perm))
+	tc.WriteQueueNums, tc.Order = int32(f.writeQ), f.order
 	if err := c.CreateTopic(ctx, f.cluster, f.broker, tc); err != nil {
 		return err
 	}
