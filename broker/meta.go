@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/raftmq/raftmq/broker/retry"
 	"github.com/raftmq/raftmq/wire"
 )
 
@@ -31,7 +32,7 @@ type GroupConfig struct {
 func DefaultGroupConfig(name string) GroupConfig {
 	return GroupConfig{
 		GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
-		RetryQueueNums: 1, RetryMaxTimes: 16, WhichBrokerWhenConsumeSlowly: 1,
+		RetryQueueNums: retry.RetryQueueNums, RetryMaxTimes: retry.DefaultMaxReconsumeTimes, WhichBrokerWhenConsumeSlowly: 1,
 		NotifyConsumerIdsChangedEnable: true, ConsumeTimeoutMinute: 15, Attributes: map[string]string{},
 	}
 }
