@@ -397,7 +397,7 @@ func (b *Broker) systemTopics() []wire.TopicConfig {
 	}
 	out = append(out, b.serviceTopics()...)
 	if b.cfg.AutoCreateTopicEnable {
-		out = append(out, mk("TBW102", int32(b.cfg.DefaultTopicQueueNums), wire.PermRead|wire.PermWrite|wire.PermInherit))
+		out = append(out, mk(wire.AutoCreateTopic, int32(b.cfg.DefaultTopicQueueNums), wire.PermRead|wire.PermWrite|wire.PermInherit))
 	}
 	return out
 }

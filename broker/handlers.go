@@ -427,7 +427,7 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if err := message.ValidateTopic(topic); err != nil {
 		return bad(err.Error())
 	}
-	if topic == "TBW102" || systemTopicsRefusingSends[topic] {
+	if topic == wire.AutoCreateTopic || systemTopicsRefusingSends[topic] {
 		return remoting.NewResponse(remoting.NoPermission, "topic "+topic+" is a system topic")
 	}
 	read, _, err1 := req.ExtInt32("readQueueNums")
@@ -490,7 +490,7 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if err := message.ValidateTopic(topic); err != nil {
 		return bad(err.Error())
 	}
-	if topic == "TBW102" || topic == b.cfg.BrokerClusterName || topic == b.cfg.BrokerName || systemTopicsRefusingSends[topic] {
+	if topic == wire.AutoCreateTopic || topic == b.cfg.BrokerClusterName || topic == b.cfg.BrokerName || systemTopicsRefusingSends[topic] {
 		return remoting.NewResponse(remoting.NoPermission, "topic "+topic+" is a system topic")
 	}
 	if resp := b.writableOrError(); resp != nil {

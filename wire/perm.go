@@ -21,3 +21,9 @@ const (
 // MasterID is the brokerId under which a route lists the broker that takes
 // writes (for a raftmq group: its leader).
 const MasterID int64 = 0
+
+// AutoCreateTopic is the topic whose config a broker copies when a producer
+// sends to a topic that does not exist (Java's
+// TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC); producers name it in their
+// send header's defaultTopic.
+const AutoCreateTopic = "TBW102"

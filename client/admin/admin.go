@@ -201,7 +201,7 @@ func CreateTopicExt(tc wire.TopicConfig) map[string]string {
 	}
 	return map[string]string{
 		"topic":           tc.TopicName,
-		"defaultTopic":    "TBW102",
+		"defaultTopic":    wire.AutoCreateTopic,
 		"readQueueNums":   strconv.Itoa(int(tc.ReadQueueNums)),
 		"writeQueueNums":  strconv.Itoa(int(tc.WriteQueueNums)),
 		"perm":            strconv.Itoa(int(tc.Perm)),
