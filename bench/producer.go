@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // producerGroup is the producer group the bench's sends carry.
@@ -40,7 +41,7 @@ func (p *sender) request(s slot) *remoting.Command {
 		props += message.PropertyUniqKey + string(message.NameValueSeparator) + p.ids.Next() + string(message.PropertySeparator)
 	}
 	ext := map[string]string{
-		"a": producerGroup, "b": s.topic, "c": "TBW102", "d": "4", "e": strconv.Itoa(s.queue),
+		"a": producerGroup, "b": s.topic, "c": wire.AutoCreateTopic, "d": "4", "e": strconv.Itoa(s.queue),
 		"f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": props,
 		"j": "0", "k": "false", "m": "false",
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Target is one broker group the run addresses.
@@ -32,7 +33,7 @@ type slot struct {
 }
 
 // isAlias reports a write alias `name@member` of a topic route.
-func isAlias(brokerName string) bool { return strings.Contains(brokerName, "@") }
+func isAlias(brokerName string) bool { return strings.Contains(brokerName, wire.AliasSeparator) }
 
 // resolveTargets finds the groups to address: the direct addresses, or each
 // group's brokerId 0 from the namesrv's cluster view (aliases skipped).
@@ -85,7 +86,7 @@ func resolveAliases(ctx context.Context, cfg *Config, topic string, targets []Ta
 	for i := range targets {
 		t := &targets[i]
 		for _, qd := range route.QueueDatas {
-			if !strings.HasPrefix(qd.BrokerName, t.BrokerName+"@") || qd.Perm&permWrite == 0 {
+			if !strings.HasPrefix(qd.BrokerName, t.BrokerName+wire.AliasSeparator) || qd.Perm&wire.PermWrite == 0 {
 				continue
 			}
 			if bd, ok := route.Broker(qd.BrokerName); ok && bd.LeaderAddr() != "" {
@@ -99,9 +100,6 @@ func resolveAliases(ctx context.Context, cfg *Config, topic string, targets []Ta
 	return nil
 }
 
-// permWrite is the WRITE bit of a QueueData's perm.
-const permWrite = 2
-
 // describeTarget asks the broker for its role and flush mode (runtime info);
 // a broker that does not answer them leaves the fields empty.
 func describeTarget(ctx context.Context, rc *remoting.Client, cfg *Config, t *Target) {
@@ -111,9 +109,7 @@ func describeTarget(ctx context.Context, rc *remoting.Client, cfg *Config, t *Ta
 	if err != nil || resp.Code != remoting.Success {
 		return
 	}
-	var kv struct {
-		Table map[string]string `json:"table"`
-	}
+	var kv wire.KVTable
 	if json.Unmarshal(resp.Body, &kv) != nil {
 		return
 	}
@@ -125,7 +121,7 @@ func describeTarget(ctx context.Context, rc *remoting.Client, cfg *Config, t *Ta
 func createTopics(ctx context.Context, rc *remoting.Client, cfg *Config, targets []Target) error {
 	for _, t := range targets {
 		for _, topic := range cfg.topicNames() {
-			ext := admin.CreateTopicExt(admin.TopicConfig{Topic: topic, ReadQueueNums: cfg.Queues})
+			ext := admin.CreateTopicExt(wire.TopicConfig{TopicName: topic, ReadQueueNums: int32(cfg.Queues)})
 			if err := call(ctx, rc, cfg, t.Addr, remoting.UpdateAndCreateTopic, ext); err != nil {
 				return fmt.Errorf("create topic %s on %s: %w", topic, t.Addr, err)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/raftmq/raftmq/commitlog"
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Options are a broker's dependencies besides its Config.
@@ -153,7 +154,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		addr:      addr,
 		storeHost: storeHost,
 		clients:   newClientRegistry(nil),
-		locks:     lockmgr.New(lockmgr.Config{}),
+		locks:     lockmgr.New(lockmgr.Config{Logger: logger.Named("locks")}),
 		regKick:   make(chan struct{}, 1),
 		started:   time.Now(),
 
@@ -441,22 +442,19 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 }
 
 // systemTopics are the topics every broker has (PROTOCOL.md §6.2).
-func (b *Broker) systemTopics() []TopicConfig {
-	mk := func(name string, queues int32, perm int32) TopicConfig {
-		return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
-	}
-	out := []TopicConfig{
-		mk("SELF_TEST_TOPIC", 1, PermRead|PermWrite),
-		mk(b.cfg.BrokerClusterName, 16, PermRead|PermWrite),
-		mk(b.cfg.BrokerName, 1, PermRead|PermWrite),
-		mk("RMQ_SYS_TRACE_TOPIC", 1, PermRead|PermWrite),
-		mk("OFFSET_MOVED_EVENT", 1, PermRead|PermWrite),
-		mk(b.cfg.BrokerClusterName+"_REPLY_TOPIC", 1, PermRead|PermWrite),
+func (b *Broker) systemTopics() []wire.TopicConfig {
+	mk := wire.NewTopicConfig
+	out := []wire.TopicConfig{
+		mk("SELF_TEST_TOPIC", 1, wire.PermRead|wire.PermWrite),
+		mk(b.cfg.BrokerClusterName, 16, wire.PermRead|wire.PermWrite),
+		mk(b.cfg.BrokerName, 1, wire.PermRead|wire.PermWrite),
+		mk("RMQ_SYS_TRACE_TOPIC", 1, wire.PermRead|wire.PermWrite),
+		mk("OFFSET_MOVED_EVENT", 1, wire.PermRead|wire.PermWrite),
+		mk(b.cfg.BrokerClusterName+"_REPLY_TOPIC", 1, wire.PermRead|wire.PermWrite),
 	}
 	out = append(out, b.serviceTopics()...)
 	if b.cfg.AutoCreateTopicEnable {
-		out = append(out, mk("TBW102", int32(b.cfg.DefaultTopicQueueNums), PermRead|PermWrite|PermInherit))
+		out = append(out, mk(wire.AutoCreateTopic, int32(b.cfg.DefaultTopicQueueNums), wire.PermRead|wire.PermWrite|wire.PermInherit))
 	}
 	return out
 }
@@ -464,8 +462,8 @@ func (b *Broker) systemTopics() []TopicConfig {
 // ensureSystemTopics creates the missing system topics; the cluster-name
 // topic goes last, so its presence means all exist (WaitLeader checks it).
 func (b *Broker) ensureSystemTopics() {
-	var missing []TopicConfig
-	var cluster *TopicConfig
+	var missing []wire.TopicConfig
+	var cluster *wire.TopicConfig
 	for _, tc := range b.systemTopics() {
 		if _, ok := b.meta.Topic(tc.TopicName); ok {
 			continue

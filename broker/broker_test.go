@@ -12,9 +12,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // testEnv is a namesrv and a single-node broker group on loopback, with a
@@ -363,7 +365,7 @@ func TestAutoCreateTopicFromTBW102(t *testing.T) {
 		t.Fatalf("send: %d %s", r.Code, r.Remark)
 	}
 	tc, ok := e.b.meta.Topic("Fresh")
-	if !ok || tc.WriteQueueNums != 4 || tc.Perm&PermInherit != 0 {
+	if !ok || tc.WriteQueueNums != 4 || tc.Perm&wire.PermInherit != 0 {
 		t.Fatalf("auto-created %+v", tc)
 	}
 	// The namesrv learns the topic at once.
@@ -380,7 +382,7 @@ func TestRegistersAsLeaderWithTerm(t *testing.T) {
 		return r.Code == 0 && strings.Contains(string(r.Body), `"0":"`+e.b.Addr()+`"`)
 	})
 	req := e.b.registration()
-	var body registerBrokerBody
+	var body wire.RegisterBrokerBody
 	if err := json.Unmarshal(req.Body, &body); err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +536,7 @@ func TestAdminProcessors(t *testing.T) {
 	e := startEnv(t, nil)
 	e.createTopic("Adm", 3)
 	r := e.call(remoting.GetAllTopicConfig, nil, nil)
-	var w topicConfigWrapper
+	var w wire.TopicConfigWrapper
 	if err := json.Unmarshal(r.Body, &w); err != nil || w.TopicConfigTable["Adm"].ReadQueueNums != 3 || w.TopicConfigTable["TBW102"].Perm != 7 {
 		t.Fatalf("all topic config: %v %s", err, r.Body)
 	}
@@ -629,6 +631,20 @@ func TestDelayedMessageDeliveredWhenDue(t *testing.T) {
 		msgs[0].Properties[message.PropertyUniqKey] != "UD" {
 		t.Fatalf("delivered %v %v", err, msgs)
 	}
+	// The level's progress is replicated in schedule's offset format, so a
+	// new leader resumes after the delivered message.
+	waitFor(t, "delay progress replicated", 15*time.Second, func() bool {
+		v, ok := e.b.meta.KV(kvDelayOffsets)
+		if !ok {
+			return false
+		}
+		offs, err := schedule.UnmarshalOffsets(v)
+		return err == nil && offs[2] == 1 && string(v) == string(schedule.MarshalOffsets(offs))
+	})
+	offs, err := e.b.services.LoadDelayOffsets(context.Background())
+	if err != nil || offs[2] != 1 {
+		t.Fatalf("loaded delay offsets %v %v", offs, err)
+	}
 }
 
 func TestSendBackToRetryAndDLQ(t *testing.T) {
@@ -673,6 +689,36 @@ func TestSendBackToRetryAndDLQ(t *testing.T) {
 	}
 	if e.maxOffset("%DLQ%sg", 0) != 2 {
 		t.Fatal("exhausted retry not redirected to the DLQ")
+	}
+}
+
+// A group holding live orderly locks gets its direct %RETRY% sends in its
+// DLQ (Java 5.x); once it unlocks, a retry within its limit stays a retry.
+func TestRetrySendOfLockedGroupGoesToDLQ(t *testing.T) {
+	e := startEnv(t, nil)
+	e.createTopic("O", 1)
+	body := []byte(`{"consumerGroup":"og","clientId":"c1","mqSet":[{"topic":"O","brokerName":"` + e.b.cfg.BrokerName + `","queueId":0}]}`)
+	if r := e.call(remoting.LockBatchMQ, nil, body); r.Code != 0 || !strings.Contains(string(bodyOf(r)), `"queueId":0`) {
+		t.Fatalf("lock: %d %s %s", r.Code, r.Remark, bodyOf(r))
+	}
+	retrySend := func() {
+		t.Helper()
+		ext := sendExt("%RETRY%og", 0, map[string]string{message.PropertyRetryTopic: "O"})
+		ext["reconsumeTimes"], ext["maxReconsumeTimes"] = "1", "16"
+		if r := e.call(remoting.SendMessage, ext, []byte("ordered")); r.Code != 0 {
+			t.Fatalf("retry send: %d %s", r.Code, r.Remark)
+		}
+	}
+	retrySend()
+	if e.maxOffset("%DLQ%og", 0) != 1 || e.maxOffset("%RETRY%og", 0) != 0 {
+		t.Fatalf("locked group's retry: DLQ %d, retry %d", e.maxOffset("%DLQ%og", 0), e.maxOffset("%RETRY%og", 0))
+	}
+	if r := e.call(remoting.UnlockBatchMQ, nil, body); r.Code != 0 {
+		t.Fatalf("unlock: %d %s", r.Code, r.Remark)
+	}
+	retrySend()
+	if e.maxOffset("%DLQ%og", 0) != 1 || e.maxOffset("%RETRY%og", 0) != 1 {
+		t.Fatalf("unlocked group's retry: DLQ %d, retry %d", e.maxOffset("%DLQ%og", 0), e.maxOffset("%RETRY%og", 0))
 	}
 }
 

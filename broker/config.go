@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -99,7 +100,7 @@ func DefaultConfig() Config {
 		FileReservedTime:         72 * time.Hour,
 		DeleteWhen:               4,
 		MaxMessageSize:           4 << 20,
-		MessageDelayLevel:        "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		MessageDelayLevel:        schedule.DefaultDelayLevels,
 		EnableDLegerCommitLog:    true,
 		DLegerGroup:              "broker-a",
 		DLegerPeers:              "n0-127.0.0.1:40911",
@@ -251,7 +252,7 @@ var configKeys = map[string]configKey{
 	}},
 	"maxMessageSize": intKey(1, 64<<20, func(c *Config) *int { return &c.MaxMessageSize }),
 	"messageDelayLevel": {set: func(c *Config, v string) error {
-		if _, err := ParseDelayLevels(v); err != nil {
+		if _, err := schedule.ParseDelayLevels(v); err != nil {
 			return err
 		}
 		c.MessageDelayLevel = v
@@ -469,7 +470,7 @@ func (c *Config) Validate() error {
 	if len(c.NamesrvAddrs) == 0 {
 		return errors.New("namesrvAddr is required")
 	}
-	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
+	if _, err := schedule.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("messageDelayLevel: %w", err)
 	}
 	if c.ACLEnable && c.ACLFile == "" {
@@ -539,26 +540,4 @@ func firstNonLoopbackIP() string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-// ParseDelayLevels parses messageDelayLevel ("1s 5s 1m 2h 1d") into durations,
-// level 1 first.
-func ParseDelayLevels(s string) ([]time.Duration, error) {
-	fields := strings.Fields(s)
-	if len(fields) == 0 {
-		return nil, errors.New("no delay levels")
-	}
-	if len(fields) > 64 {
-		return nil, fmt.Errorf("%d delay levels; at most 64", len(fields))
-	}
-	out := make([]time.Duration, 0, len(fields))
-	for _, f := range fields {
-		unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[f[len(f)-1]]
-		n, err := strconv.Atoi(f[:len(f)-1])
-		if unit == 0 || err != nil || n <= 0 || n > 1<<20 {
-			return nil, fmt.Errorf("delay level %q: want <n>s|m|h|d", f)
-		}
-		out = append(out, time.Duration(n)*unit)
-	}
-	return out, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftmq/raftmq/broker/schedule"
 )
 
 func writeConf(t *testing.T, text string) string {
@@ -82,13 +84,19 @@ func TestLoadConfigBadValues(t *testing.T) {
 	}
 }
 
-func TestParseDelayLevels(t *testing.T) {
-	d, err := ParseDelayLevels(DefaultConfig().MessageDelayLevel)
-	if err != nil || len(d) != 18 || d[0] != time.Second || d[17] != 2*time.Hour {
-		t.Fatalf("%v %v", d, err)
+func TestMessageDelayLevelKey(t *testing.T) {
+	if DefaultConfig().MessageDelayLevel != schedule.DefaultDelayLevels {
+		t.Fatalf("default messageDelayLevel %q", DefaultConfig().MessageDelayLevel)
 	}
-	if _, err := ParseDelayLevels(""); err == nil {
-		t.Fatal("empty: want error")
+	// The key is parsed by schedule's rule, the one the delay service runs on.
+	c, _, err := LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876", "-messageDelayLevel", "2s 3m 1d"})
+	if err != nil || c.MessageDelayLevel != "2s 3m 1d" {
+		t.Fatalf("messageDelayLevel: %v %q", err, c.MessageDelayLevel)
+	}
+	for _, bad := range []string{"", "0s", "1s 5x", "-1m"} {
+		if _, _, err := LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876", "-messageDelayLevel", bad}); err == nil {
+			t.Errorf("messageDelayLevel %q accepted", bad)
+		}
 	}
 }
 

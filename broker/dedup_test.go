@@ -14,6 +14,7 @@ import (
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // sendKeyed sends body to topic/qid with UNIQ_KEY key.
@@ -89,7 +90,7 @@ func TestDuplicateSendAnsweredWithOriginal(t *testing.T) {
 	if len(ids) != 2 || ids[0] != orig[1] || ids[1] == orig[1] || e.maxOffset("DD", 1) != 3 {
 		t.Fatalf("partly known batch: %v (original %v), queue holds %d", ids, orig, e.maxOffset("DD", 1))
 	}
-	var st raftStatusBody
+	var st wire.RaftStatus
 	if err := json.Unmarshal(e.call(remoting.RaftStatus, nil, nil).Body, &st); err != nil {
 		t.Fatal(err)
 	}

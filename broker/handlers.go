@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/raftmq/raftmq/broker/retry"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Worker pools: sends wait on Raft, pulls are short (parked ones hold no
@@ -110,15 +112,16 @@ func (b *Broker) handleHeartbeat(ctx context.Context, conn *remoting.Conn, req *
 	}
 	changed := b.clients.heartbeat(conn, conn.ID(), hb)
 	if b.node.IsLeader() {
-		var topics []TopicConfig
+		var topics []wire.TopicConfig
 		var groups []GroupConfig
 		for _, c := range hb.ConsumerDataSet {
 			if message.ValidateGroup(c.GroupName) != nil {
 				continue
 			}
-			retry := message.RetryGroupTopicPrefix + c.GroupName
-			if _, ok := b.meta.Topic(retry); !ok && len(retry) <= message.MaxTopicLengthV1 {
-				topics = append(topics, retryTopicConfig(retry))
+			if tc := retry.RetryTopicConfig(c.GroupName, 0); len(tc.TopicName) <= message.MaxTopicLengthV1 {
+				if _, ok := b.meta.Topic(tc.TopicName); !ok {
+					topics = append(topics, tc)
+				}
 			}
 			if _, ok := b.meta.Group(c.GroupName); !ok && b.cfg.AutoCreateSubGroup {
 				groups = append(groups, DefaultGroupConfig(c.GroupName))
@@ -424,7 +427,7 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if err := message.ValidateTopic(topic); err != nil {
 		return bad(err.Error())
 	}
-	if topic == "TBW102" || systemTopicsRefusingSends[topic] {
+	if topic == wire.AutoCreateTopic || systemTopicsRefusingSends[topic] {
 		return remoting.NewResponse(remoting.NoPermission, "topic "+topic+" is a system topic")
 	}
 	read, _, err1 := req.ExtInt32("readQueueNums")
@@ -447,22 +450,22 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 		return bad("at most 1024 queues per topic")
 	}
 	if !permSet {
-		perm = PermRead | PermWrite
+		perm = wire.PermRead | wire.PermWrite
 	}
-	if perm < 0 || perm > 15 {
+	if perm < 0 || perm&^wire.PermAll != 0 {
 		return bad("perm must be in 0..15")
 	}
 	filter := req.Ext("topicFilterType")
 	if filter == "" {
-		filter = "SINGLE_TAG"
+		filter = wire.TopicFilterSingleTag
 	}
-	if filter != "SINGLE_TAG" && filter != "MULTI_TAG" {
+	if filter != wire.TopicFilterSingleTag && filter != wire.TopicFilterMultiTag {
 		return bad("topicFilterType must be SINGLE_TAG or MULTI_TAG")
 	}
 	if resp := b.writableOrError(); resp != nil {
 		return resp
 	}
-	tc := TopicConfig{TopicName: topic, ReadQueueNums: read, WriteQueueNums: write, Perm: perm,
+	tc := wire.TopicConfig{TopicName: topic, ReadQueueNums: read, WriteQueueNums: write, Perm: perm,
 		TopicFilterType: filter, TopicSysFlag: sysFlag, Order: order, Attributes: parseAttributes(req.Ext("attributes"))}
 	if err := b.putTopics(ctx, tc); err != nil {
 		return b.writeError(err)
@@ -487,7 +490,7 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, _ *remoting.Conn, req *r
 	if err := message.ValidateTopic(topic); err != nil {
 		return bad(err.Error())
 	}
-	if topic == "TBW102" || topic == b.cfg.BrokerClusterName || topic == b.cfg.BrokerName || systemTopicsRefusingSends[topic] {
+	if topic == wire.AutoCreateTopic || topic == b.cfg.BrokerClusterName || topic == b.cfg.BrokerName || systemTopicsRefusingSends[topic] {
 		return remoting.NewResponse(remoting.NoPermission, "topic "+topic+" is a system topic")
 	}
 	if resp := b.writableOrError(); resp != nil {
@@ -505,14 +508,14 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, _ *remoting.Conn, req *r
 func (b *Broker) handleAllTopicConfig(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 	topics, version := b.meta.Topics()
 	version.StateVersion = int64(b.role.get().term)
-	return jsonResponse(topicConfigWrapper{DataVersion: version, TopicConfigTable: topics})
+	return jsonResponse(wire.TopicConfigWrapper{DataVersion: version, TopicConfigTable: topics})
 }
 
 func (b *Broker) handleAllGroups(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 	_, version := b.meta.Topics()
 	return jsonResponse(struct {
 		SubscriptionGroupTable map[string]GroupConfig `json:"subscriptionGroupTable"`
-		DataVersion            DataVersion            `json:"dataVersion"`
+		DataVersion            wire.DataVersion       `json:"dataVersion"`
 	}{b.meta.Groups(), version})
 }
 
@@ -582,7 +585,5 @@ func (b *Broker) handleRuntimeInfo(context.Context, *remoting.Conn, *remoting.Co
 		// not serve): `raftmq bench` reports it beside its figures.
 		"flushDiskType": string(b.cfg.FlushDiskType),
 	}
-	return jsonResponse(struct {
-		Table map[string]string `json:"table"`
-	}{table})
+	return jsonResponse(wire.KVTable{Table: table})
 }

@@ -6,35 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/raftmq/raftmq/broker/retry"
+	"github.com/raftmq/raftmq/wire"
 )
-
-// Topic permission bits (RocketMQ PermName).
-const (
-	PermPriority = 8
-	PermRead     = 4
-	PermWrite    = 2
-	PermInherit  = 1
-)
-
-// TopicConfig is RocketMQ's TopicConfig, JSON field names included.
-type TopicConfig struct {
-	TopicName       string            `json:"topicName"`
-	ReadQueueNums   int32             `json:"readQueueNums"`
-	WriteQueueNums  int32             `json:"writeQueueNums"`
-	Perm            int32             `json:"perm"`
-	TopicFilterType string            `json:"topicFilterType"`
-	TopicSysFlag    int32             `json:"topicSysFlag"`
-	Order           bool              `json:"order"`
-	Attributes      map[string]string `json:"attributes"`
-}
-
-// QueueCount is the number of queues that exist for reads or writes.
-func (t TopicConfig) QueueCount() int32 {
-	if t.ReadQueueNums > t.WriteQueueNums {
-		return t.ReadQueueNums
-	}
-	return t.WriteQueueNums
-}
 
 // GroupConfig is RocketMQ's SubscriptionGroupConfig.
 type GroupConfig struct {
@@ -57,7 +32,7 @@ type GroupConfig struct {
 func DefaultGroupConfig(name string) GroupConfig {
 	return GroupConfig{
 		GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
-		RetryQueueNums: 1, RetryMaxTimes: 16, WhichBrokerWhenConsumeSlowly: 1,
+		RetryQueueNums: retry.RetryQueueNums, RetryMaxTimes: retry.DefaultMaxReconsumeTimes, WhichBrokerWhenConsumeSlowly: 1,
 		NotifyConsumerIdsChangedEnable: true, ConsumeTimeoutMinute: 15, Attributes: map[string]string{},
 	}
 }
@@ -102,16 +77,16 @@ const metaCommandVersion = 1
 
 // metaCommand is one Raft metadata entry: compact JSON, versioned.
 type metaCommand struct {
-	V       int            `json:"v"`
-	Op      metaOp         `json:"op"`
-	Time    int64          `json:"ts,omitempty"` // proposer's clock, ms: keeps DataVersion deterministic
-	Topics  []TopicConfig  `json:"topics,omitempty"`
-	Groups  []GroupConfig  `json:"groups,omitempty"`
-	Name    string         `json:"name,omitempty"`
-	Offsets []OffsetCommit `json:"offsets,omitempty"`
-	Key     string         `json:"key,omitempty"`
-	Value   []byte         `json:"value,omitempty"`
-	Member  *Member        `json:"member,omitempty"`
+	V       int                `json:"v"`
+	Op      metaOp             `json:"op"`
+	Time    int64              `json:"ts,omitempty"` // proposer's clock, ms: keeps DataVersion deterministic
+	Topics  []wire.TopicConfig `json:"topics,omitempty"`
+	Groups  []GroupConfig      `json:"groups,omitempty"`
+	Name    string             `json:"name,omitempty"`
+	Offsets []OffsetCommit     `json:"offsets,omitempty"`
+	Key     string             `json:"key,omitempty"`
+	Value   []byte             `json:"value,omitempty"`
+	Member  *Member            `json:"member,omitempty"`
 }
 
 func (c *metaCommand) encode() []byte {
@@ -122,14 +97,6 @@ func (c *metaCommand) encode() []byte {
 		panic(err)
 	}
 	return b
-}
-
-// DataVersion is RocketMQ's DataVersion; StateVersion carries the Raft term
-// when registering with a namesrv.
-type DataVersion struct {
-	Timestamp    int64 `json:"timestamp"`
-	Counter      int64 `json:"counter"`
-	StateVersion int64 `json:"stateVersion"`
 }
 
 type offsetKey struct {
@@ -144,12 +111,12 @@ type offsetKey struct {
 // replicas hold the same state.
 type metaStore struct {
 	mu      sync.RWMutex
-	topics  map[string]TopicConfig
+	topics  map[string]wire.TopicConfig
 	groups  map[string]GroupConfig
 	offsets map[offsetKey]int64
 	kv      map[string][]byte
 	members map[string]Member // member directory by member id
-	version DataVersion
+	version wire.DataVersion
 	onTopic func() // called after a topic change, outside the lock
 	// onMember is called after the member directory changed, outside the lock.
 	onMember func()
@@ -157,7 +124,7 @@ type metaStore struct {
 
 func newMetaStore() *metaStore {
 	return &metaStore{
-		topics:  map[string]TopicConfig{},
+		topics:  map[string]wire.TopicConfig{},
 		groups:  map[string]GroupConfig{},
 		offsets: map[offsetKey]int64{},
 		kv:      map[string][]byte{},
@@ -259,13 +226,13 @@ func (m *metaStore) ApplyMeta(index uint64, data []byte) interface{} {
 
 // metaSnapshot is the JSON form of the whole metadata.
 type metaSnapshot struct {
-	V       int                    `json:"v"`
-	Version DataVersion            `json:"dataVersion"`
-	Topics  map[string]TopicConfig `json:"topics"`
-	Groups  map[string]GroupConfig `json:"groups"`
-	Offsets []OffsetCommit         `json:"offsets"`
-	KV      map[string][]byte      `json:"kv"`
-	Members []Member               `json:"members,omitempty"`
+	V       int                         `json:"v"`
+	Version wire.DataVersion            `json:"dataVersion"`
+	Topics  map[string]wire.TopicConfig `json:"topics"`
+	Groups  map[string]GroupConfig      `json:"groups"`
+	Offsets []OffsetCommit              `json:"offsets"`
+	KV      map[string][]byte           `json:"kv"`
+	Members []Member                    `json:"members,omitempty"`
 }
 
 // SnapshotMeta serialises the metadata.
@@ -299,7 +266,7 @@ func (m *metaStore) RestoreMeta(data []byte) error {
 		offsets[offsetKey{o.Group, o.Topic, o.Queue}] = o.Offset
 	}
 	if s.Topics == nil {
-		s.Topics = map[string]TopicConfig{}
+		s.Topics = map[string]wire.TopicConfig{}
 	}
 	if s.Groups == nil {
 		s.Groups = map[string]GroupConfig{}
@@ -348,7 +315,7 @@ func (m *metaStore) Members() []Member {
 }
 
 // Topic returns the configuration of a topic.
-func (m *metaStore) Topic(name string) (TopicConfig, bool) {
+func (m *metaStore) Topic(name string) (wire.TopicConfig, bool) {
 	m.mu.RLock()
 	t, ok := m.topics[name]
 	m.mu.RUnlock()
@@ -356,10 +323,10 @@ func (m *metaStore) Topic(name string) (TopicConfig, bool) {
 }
 
 // Topics returns a copy of the topic table and its data version.
-func (m *metaStore) Topics() (map[string]TopicConfig, DataVersion) {
+func (m *metaStore) Topics() (map[string]wire.TopicConfig, wire.DataVersion) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make(map[string]TopicConfig, len(m.topics))
+	out := make(map[string]wire.TopicConfig, len(m.topics))
 	for k, v := range m.topics {
 		out[k] = v
 	}

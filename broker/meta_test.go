@@ -4,6 +4,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/raftmq/raftmq/wire"
 )
 
 func applyOK(t *testing.T, m *metaStore, c *metaCommand) {
@@ -31,7 +33,7 @@ func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 	m := newMetaStore()
 	changes := 0
 	m.onTopic = func() { changes++ }
-	applyOK(t, m, &metaCommand{Op: opPutTopics, Time: 5, Topics: []TopicConfig{{TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}})
+	applyOK(t, m, &metaCommand{Op: opPutTopics, Time: 5, Topics: []wire.TopicConfig{{TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}})
 	applyOK(t, m, &metaCommand{Op: opPutGroups, Groups: []GroupConfig{DefaultGroupConfig("g")}})
 	applyOK(t, m, &metaCommand{Op: opCommitOffset, Offsets: []OffsetCommit{{"g", "T", 1, 42}, {"g", "T", 2, -5}}})
 	applyOK(t, m, &metaCommand{Op: opPutKV, Key: "k", Value: []byte("v")})
@@ -73,7 +75,7 @@ func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 
 func TestMetaStoreRejectsBadCommands(t *testing.T) {
 	m := newMetaStore()
-	applyOK(t, m, &metaCommand{Op: opPutTopics, Topics: []TopicConfig{{TopicName: "T", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}}})
+	applyOK(t, m, &metaCommand{Op: opPutTopics, Topics: []wire.TopicConfig{{TopicName: "T", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}}})
 	before, _ := m.SnapshotMeta()
 	for _, bad := range [][]byte{nil, []byte("{"), []byte(`{"v":99,"op":"topics.put"}`), []byte(`{"v":1,"op":"nope"}`), []byte(`[]`)} {
 		r := m.ApplyMeta(2, bad)
@@ -120,7 +122,7 @@ func TestMemberDirectoryKeepsNewestTermAndSurvivesSnapshot(t *testing.T) {
 }
 
 func FuzzApplyMeta(f *testing.F) {
-	f.Add((&metaCommand{Op: opPutTopics, Topics: []TopicConfig{{TopicName: "T"}}}).encode())
+	f.Add((&metaCommand{Op: opPutTopics, Topics: []wire.TopicConfig{{TopicName: "T"}}}).encode())
 	f.Add((&metaCommand{Op: opCommitOffset, Offsets: []OffsetCommit{{"g", "t", 0, 1}}}).encode())
 	f.Add([]byte(`{"v":1,"op":"kv.put","key":"a"}`))
 	f.Add((&metaCommand{Op: opPutMember, Member: &Member{ID: "n0", Term: 2, ClientAddr: "a:1", MemberAddr: "b:1"}}).encode())

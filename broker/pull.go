@@ -13,6 +13,7 @@ import (
 	"github.com/raftmq/raftmq/commitlog/consumequeue"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Pull request sysFlag bits (PROTOCOL.md §4.1).
@@ -159,7 +160,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 		return pullNotHere(h, d.authority, "topic "+h.Topic+" is not known to this follower yet")
 	case !ok:
 		return pullError(remoting.TopicNotExist, fmt.Sprintf("topic %s does not exist", h.Topic))
-	case tc.Perm&PermRead == 0:
+	case tc.Perm&wire.PermRead == 0:
 		return pullError(remoting.NoPermission, fmt.Sprintf("topic %s is not readable", h.Topic))
 	case (h.QueueID < 0 || h.QueueID >= tc.QueueCount()) && !leader && h.QueueID >= 0:
 		return pullNotHere(h, d.authority, fmt.Sprintf("queueId %d is not known to this follower yet", h.QueueID))

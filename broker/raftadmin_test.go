@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func TestRaftStatusAndTransferAnswers(t *testing.T) {
@@ -13,7 +14,7 @@ func TestRaftStatusAndTransferAnswers(t *testing.T) {
 	if resp.Code != remoting.Success {
 		t.Fatalf("raft status: code %d %s", resp.Code, resp.Remark)
 	}
-	var st raftStatusBody
+	var st wire.RaftStatus
 	if err := json.Unmarshal(resp.Body, &st); err != nil {
 		t.Fatalf("decode raft status %q: %v", resp.Body, err)
 	}

@@ -9,22 +9,11 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // registerTimeout bounds one REGISTER_BROKER call.
 const registerTimeout = 3 * time.Second
-
-// topicConfigWrapper is RocketMQ's TopicConfigSerializeWrapper.
-type topicConfigWrapper struct {
-	DataVersion      DataVersion            `json:"dataVersion"`
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
-}
-
-// registerBrokerBody is the REGISTER_BROKER body (PROTOCOL.md §5.2).
-type registerBrokerBody struct {
-	FilterServerList            []string           `json:"filterServerList"`
-	TopicConfigSerializeWrapper topicConfigWrapper `json:"topicConfigSerializeWrapper"`
-}
 
 // kickRegister asks the register loop to register at once.
 func (b *Broker) kickRegister() {
@@ -54,15 +43,6 @@ func (b *Broker) registerLoop() {
 	}
 }
 
-// Ext fields of REGISTER_BROKER that raftmq adds (the namesrv's
-// namesrv.ExtMemberID and namesrv.ExtMemberOrdinal): the member's stable
-// identity, from which the namesrv builds write aliases ("broker-a@n1") and
-// lists the member at its stable brokerId 1+ordinal.
-const (
-	extMemberID      = "raftmqMemberId"
-	extMemberOrdinal = "raftmqMemberOrdinal"
-)
-
 // registration builds the REGISTER_BROKER request of the current role: the
 // leader as brokerId 0, a follower as 1+ordinal; stateVersion = the term the
 // role belongs to, which the namesrv uses to fence deposed leaders. Id and
@@ -76,9 +56,9 @@ func (b *Broker) registration() *remoting.Command {
 	}
 	topics, version := b.meta.Topics()
 	version.StateVersion = int64(r.term)
-	body, _ := json.Marshal(registerBrokerBody{
+	body, _ := json.Marshal(wire.RegisterBrokerBody{
 		FilterServerList:            []string{},
-		TopicConfigSerializeWrapper: topicConfigWrapper{DataVersion: version, TopicConfigTable: topics},
+		TopicConfigSerializeWrapper: wire.TopicConfigWrapper{DataVersion: version, TopicConfigTable: topics},
 	})
 	return remoting.NewRequest(remoting.RegisterBroker, map[string]string{
 		"brokerName":         b.cfg.BrokerName,
@@ -89,8 +69,10 @@ func (b *Broker) registration() *remoting.Command {
 		"compressed":         "false",
 		"bodyCrc32":          "0",
 		"enableActingMaster": "false",
-		extMemberID:          b.cfg.DLegerSelfID,
-		extMemberOrdinal:     strconv.Itoa(b.node.SelfOrdinal()),
+		// The member's stable identity: the namesrv builds write aliases
+		// ("broker-a@n1") from it and lists the member at brokerId 1+ordinal.
+		wire.ExtMemberID:      b.cfg.DLegerSelfID,
+		wire.ExtMemberOrdinal: strconv.Itoa(b.node.SelfOrdinal()),
 	}, body)
 }
 

@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // routeOf fetches topic's route from the env's namesrv; nil when it has none.
-func (e *testEnv) routeOf(topic string) *namesrv.TopicRouteData {
+func (e *testEnv) routeOf(topic string) *wire.TopicRouteData {
 	e.t.Helper()
 	r := e.callAddr(e.ns.Addr(), remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	if r.Code == remoting.TopicNotExist {
@@ -20,7 +20,7 @@ func (e *testEnv) routeOf(topic string) *namesrv.TopicRouteData {
 	if r.Code != remoting.Success {
 		e.t.Fatalf("route of %s: %d %s", topic, r.Code, r.Remark)
 	}
-	var rd namesrv.TopicRouteData
+	var rd wire.TopicRouteData
 	if err := json.Unmarshal(r.Body, &rd); err != nil {
 		e.t.Fatal(err)
 	}
@@ -41,11 +41,8 @@ func TestRouteRightAfterWaitLeaderHasBrokerID0(t *testing.T) {
 		t.Fatalf("single-member route %+v", rd)
 	}
 	req := e.b.registration()
-	if req.Ext(extMemberID) != "n0" || req.Ext(extMemberOrdinal) != "0" || req.Ext("brokerId") != "0" {
+	if req.Ext(wire.ExtMemberID) != "n0" || req.Ext(wire.ExtMemberOrdinal) != "0" || req.Ext("brokerId") != "0" {
 		t.Fatalf("registration ext %v", req.ExtFields)
-	}
-	if extMemberID != namesrv.ExtMemberID || extMemberOrdinal != namesrv.ExtMemberOrdinal {
-		t.Fatal("broker and namesrv disagree on the member ext field names")
 	}
 }
 
@@ -57,7 +54,7 @@ func TestGroupRouteAlwaysHasBrokerID0(t *testing.T) {
 	e, brokers := startGroup(t)
 	topic := brokers[0].cfg.BrokerClusterName
 	seen := 0
-	var last *namesrv.TopicRouteData
+	var last *wire.TopicRouteData
 	waitFor(t, "a route with three write aliases", 20*time.Second, func() bool {
 		rd := e.routeOf(topic)
 		if rd == nil {
@@ -82,11 +79,11 @@ func TestGroupRouteAlwaysHasBrokerID0(t *testing.T) {
 			t.Fatalf("stable id %d is %q, want %s (%+v)", 1+i, got, b.Addr(), group)
 		}
 		alias := last.BrokerDatas[1+i]
-		if alias.BrokerName != namesrv.AliasName(b.cfg.BrokerName, "n"+strconv.Itoa(i)) || alias.BrokerAddrs[0] != b.Addr() || len(alias.BrokerAddrs) != 1 {
+		if alias.BrokerName != wire.AliasName(b.cfg.BrokerName, "n"+strconv.Itoa(i)) || alias.BrokerAddrs[0] != b.Addr() || len(alias.BrokerAddrs) != 1 {
 			t.Fatalf("alias %d: %+v", i, alias)
 		}
 	}
-	if q := last.QueueDatas[0]; q.BrokerName != group.BrokerName || q.Perm&namesrv.PermWrite != 0 || q.Perm&namesrv.PermRead == 0 {
+	if q := last.QueueDatas[0]; q.BrokerName != group.BrokerName || q.Perm&wire.PermWrite != 0 || q.Perm&wire.PermRead == 0 {
 		t.Fatalf("group queues %+v", q)
 	}
 	t.Logf("%d routes seen, all with brokerId 0", seen)

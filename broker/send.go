@@ -10,20 +10,22 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/broker/retry"
+	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/broker/txn"
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // systemTopicsRefusingSends are written only by the broker itself (code 16).
 var systemTopicsRefusingSends = map[string]bool{
-	"SCHEDULE_TOPIC_XXXX":         true,
-	"RMQ_SYS_TRANS_HALF_TOPIC":    true,
-	"RMQ_SYS_TRANS_OP_HALF_TOPIC": true,
-	"TRANS_CHECK_MAX_TIME_TOPIC":  true,
-	"SELF_TEST_TOPIC":             true,
-	"OFFSET_MOVED_EVENT":          true,
+	schedule.Topic:        true,
+	txn.HalfTopic:         true,
+	txn.OpTopic:           true,
+	txn.CheckMaxTimeTopic: true,
+	"SELF_TEST_TOPIC":     true,
+	"OFFSET_MOVED_EVENT":  true,
 }
 
 // indeterminateRemark starts the answer to a write whose outcome is unknown.
@@ -67,14 +69,14 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		if h.HasMaxReconsumeTimes {
 			maxTimes = h.MaxReconsumeTimes
 		}
-		gc := retry.GroupConfig{RetryQueueNums: 1, RetryMaxTimes: message.MaxReconsumeTimes}
+		gc := retry.GroupConfig{RetryQueueNums: retry.RetryQueueNums, RetryMaxTimes: retry.DefaultMaxReconsumeTimes}
 		if g, ok := b.meta.Group(group); ok {
 			gc = retry.GroupConfig{RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes}
 		}
 		probe := message.Ext{Message: message.Message{Topic: topic, Properties: props}, QueueID: queueID, ReconsumeTimes: h.ReconsumeTimes}
-		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, false); toDLQ {
+		if out, toDLQ := retry.RedirectRetrySend(&probe, maxTimes, gc, b.locks.GroupHasLiveLocks(group, "")); toDLQ {
 			topic, queueID, props = out.Topic, out.QueueID, out.Properties
-			if err := b.ensureTopic(ctx, dlqTopicConfig(topic)); err != nil {
+			if err := b.ensureTopic(ctx, retry.DLQTopicConfig(group)); err != nil {
 				return b.writeError(err)
 			}
 		}
@@ -84,7 +86,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if resp != nil {
 		return resp
 	}
-	if tc.Perm&PermWrite == 0 {
+	if tc.Perm&wire.PermWrite == 0 {
 		return remoting.NewResponse(remoting.NoPermission, fmt.Sprintf("topic %s is not writable", topic))
 	}
 	if queueID < 0 {
@@ -332,23 +334,19 @@ func (b *Broker) writeError(err error) *remoting.Command {
 
 // topicForSend returns the topic's config, auto-creating it from the default
 // topic (TBW102) or as a retry/DLQ topic when allowed (PROTOCOL.md §6.8).
-func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (TopicConfig, *remoting.Command) {
+func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (wire.TopicConfig, *remoting.Command) {
 	if tc, ok := b.meta.Topic(topic); ok {
 		return tc, nil
 	}
-	var tc TopicConfig
-	switch {
-	case strings.HasPrefix(topic, message.RetryGroupTopicPrefix):
-		tc = retryTopicConfig(topic)
-	case strings.HasPrefix(topic, message.DLQGroupTopicPrefix):
-		tc = dlqTopicConfig(topic)
-	default:
+	// %RETRY% and %DLQ% topics get retry's defaults; others need auto-creation.
+	tc, isRetryOrDLQ := retry.DefaultTopicConfig(topic)
+	if !isRetryOrDLQ {
 		if !b.cfg.AutoCreateTopicEnable {
 			return tc, remoting.NewResponse(remoting.TopicNotExist,
 				fmt.Sprintf("topic %s does not exist and autoCreateTopicEnable is false", topic))
 		}
 		def, ok := b.meta.Topic(h.DefaultTopic)
-		if h.DefaultTopic == "" || !ok || def.Perm&PermInherit == 0 {
+		if h.DefaultTopic == "" || !ok || def.Perm&wire.PermInherit == 0 {
 			return tc, remoting.NewResponse(remoting.TopicNotExist,
 				fmt.Sprintf("topic %s does not exist and default topic %q cannot be inherited", topic, h.DefaultTopic))
 		}
@@ -356,8 +354,7 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 		if n <= 0 || n > def.WriteQueueNums {
 			n = def.WriteQueueNums
 		}
-		tc = TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ PermInherit,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+		tc = wire.NewTopicConfig(topic, n, def.Perm&^wire.PermInherit)
 	}
 	if err := b.ensureTopic(ctx, tc); err != nil {
 		return tc, b.writeError(err)
@@ -366,18 +363,8 @@ func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (
 	return got, nil
 }
 
-func retryTopicConfig(name string) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
-		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
-}
-
-func dlqTopicConfig(name string) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite,
-		TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
-}
-
 // ensureTopic creates tc through Raft unless a topic of that name exists.
-func (b *Broker) ensureTopic(ctx context.Context, tc TopicConfig) error {
+func (b *Broker) ensureTopic(ctx context.Context, tc wire.TopicConfig) error {
 	if _, ok := b.meta.Topic(tc.TopicName); ok {
 		return nil
 	}
@@ -385,7 +372,7 @@ func (b *Broker) ensureTopic(ctx context.Context, tc TopicConfig) error {
 }
 
 // putTopics replicates topic configs and re-registers with the namesrvs.
-func (b *Broker) putTopics(ctx context.Context, tcs ...TopicConfig) error {
+func (b *Broker) putTopics(ctx context.Context, tcs ...wire.TopicConfig) error {
 	_, err := b.propose(ctx, &metaCommand{Op: opPutTopics, Time: time.Now().UnixMilli(), Topics: tcs})
 	return err
 }

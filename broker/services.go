@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Keys of the replicated key/value space used by the services.
@@ -150,21 +150,16 @@ func (s *services) Append(ctx context.Context, msgs []*message.Ext) error {
 
 // LoadDelayOffsets implements schedule.OffsetStore.
 func (s *services) LoadDelayOffsets(context.Context) (map[int32]int64, error) {
-	out := map[int32]int64{}
 	v, ok := s.b.meta.KV(kvDelayOffsets)
 	if !ok {
-		return out, nil
+		return map[int32]int64{}, nil
 	}
-	if err := json.Unmarshal(v, &out); err != nil {
-		return nil, fmt.Errorf("delay offsets: %w", err)
-	}
-	return out, nil
+	return schedule.UnmarshalOffsets(v)
 }
 
 // SaveDelayOffsets implements schedule.OffsetStore.
 func (s *services) SaveDelayOffsets(ctx context.Context, offsets map[int32]int64) error {
-	v, _ := json.Marshal(offsets)
-	_, err := s.b.propose(ctx, &metaCommand{Op: opPutKV, Key: kvDelayOffsets, Value: v})
+	_, err := s.b.propose(ctx, &metaCommand{Op: opPutKV, Key: kvDelayOffsets, Value: schedule.MarshalOffsets(offsets)})
 	return err
 }
 
@@ -333,11 +328,9 @@ func (b *Broker) handleSendBack(ctx context.Context, _ *remoting.Conn, req *remo
 		return ok()
 	}
 	m := res.Message
-	tc := retryTopicConfig(m.Topic)
+	tc := retry.RetryTopicConfig(sb.Group, g.RetryQueueNums)
 	if res.ToDLQ {
-		tc = dlqTopicConfig(m.Topic)
-	} else if g.RetryQueueNums > 1 {
-		tc.ReadQueueNums, tc.WriteQueueNums = g.RetryQueueNums, g.RetryQueueNums
+		tc = retry.DLQTopicConfig(sb.Group)
 	}
 	if err := b.ensureTopic(ctx, tc); err != nil {
 		return b.writeError(err)
@@ -385,12 +378,11 @@ func (b *Broker) handleEndTransaction(ctx context.Context, _ *remoting.Conn, req
 }
 
 // serviceTopics are the topics the services write to.
-func (b *Broker) serviceTopics() []TopicConfig {
-	mk := func(name string, queues int32) TopicConfig {
-		return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: PermRead | PermWrite,
-			TopicFilterType: "SINGLE_TAG", Attributes: map[string]string{}}
+func (b *Broker) serviceTopics() []wire.TopicConfig {
+	mk := func(name string, queues int32) wire.TopicConfig {
+		return wire.NewTopicConfig(name, queues, wire.PermRead|wire.PermWrite)
 	}
-	return []TopicConfig{
+	return []wire.TopicConfig{
 		mk(schedule.Topic, b.services.levels.MaxLevel()),
 		mk(txn.HalfTopic, 1),
 		mk(txn.OpTopic, 1),

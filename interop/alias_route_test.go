@@ -13,10 +13,10 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/raftmq/raftmq/interop/internal/harness"
-	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
 
 	rmqadmin "github.com/raftmq/raftmq/client/admin"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // aliasCluster is `raftmq namesrv` and a three-member group of `raftmq broker`
@@ -60,7 +60,7 @@ func startAliasCluster(t *testing.T) *aliasCluster {
 }
 
 // route fetches topic's route over the wire; nil when the namesrv has none.
-func (c *aliasCluster) route(t *testing.T, cl *remoting.Client, topic string) *namesrv.TopicRouteData {
+func (c *aliasCluster) route(t *testing.T, cl *remoting.Client, topic string) *wire.TopicRouteData {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -68,7 +68,7 @@ func (c *aliasCluster) route(t *testing.T, cl *remoting.Client, topic string) *n
 	if err != nil || r.Code != remoting.Success {
 		return nil
 	}
-	var rd namesrv.TopicRouteData
+	var rd wire.TopicRouteData
 	if err := json.Unmarshal(r.Body, &rd); err != nil {
 		t.Fatalf("route of %s: %v", topic, err)
 	}
@@ -78,7 +78,7 @@ func (c *aliasCluster) route(t *testing.T, cl *remoting.Client, topic string) *n
 // waitAliases waits until topic's route lists the group and a write alias per
 // member, every member live, and returns it. Every route seen on the way must
 // have brokerId 0.
-func (c *aliasCluster) waitAliases(t *testing.T, topic string) *namesrv.TopicRouteData {
+func (c *aliasCluster) waitAliases(t *testing.T, topic string) *wire.TopicRouteData {
 	t.Helper()
 	cl := remoting.NewClient(remoting.ClientConfig{})
 	defer cl.Close()
@@ -86,7 +86,7 @@ func (c *aliasCluster) waitAliases(t *testing.T, topic string) *namesrv.TopicRou
 	for {
 		if rd := c.route(t, cl, topic); rd != nil {
 			for _, bd := range rd.BrokerDatas {
-				if bd.BrokerAddrs[namesrv.MasterID] == "" {
+				if bd.BrokerAddrs[wire.MasterID] == "" {
 					t.Fatalf("route of %s without brokerId 0: %+v", topic, rd)
 				}
 			}
@@ -115,7 +115,7 @@ func (c *aliasCluster) waitAliases(t *testing.T, topic string) *namesrv.TopicRou
 func TestAliasRouteOfficialClient(t *testing.T) {
 	c := startAliasCluster(t)
 	base := c.waitAliases(t, "DefaultCluster")
-	leader := base.BrokerDatas[0].BrokerAddrs[namesrv.MasterID]
+	leader := base.BrokerDatas[0].BrokerAddrs[wire.MasterID]
 
 	topic := uniq("Alias")
 	ra, err := rmqadmin.New([]string{c.namesrv}, 5*time.Second)
@@ -124,15 +124,15 @@ func TestAliasRouteOfficialClient(t *testing.T) {
 	}
 	defer ra.Close()
 	ctx := context.Background()
-	if err := ra.CreateTopic(ctx, "", "broker-a", rmqadmin.TopicConfig{Topic: topic, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}); err != nil {
+	if err := ra.CreateTopic(ctx, "", "broker-a", wire.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}); err != nil {
 		t.Fatal(err)
 	}
 	rd := c.waitAliases(t, topic)
 	aliasAddr := map[string]string{}
 	leaderAlias := ""
 	for _, bd := range rd.BrokerDatas[1:] {
-		aliasAddr[bd.BrokerName] = bd.BrokerAddrs[namesrv.MasterID]
-		if bd.BrokerAddrs[namesrv.MasterID] == leader {
+		aliasAddr[bd.BrokerName] = bd.BrokerAddrs[wire.MasterID]
+		if bd.BrokerAddrs[wire.MasterID] == leader {
 			leaderAlias = bd.BrokerName
 		}
 	}

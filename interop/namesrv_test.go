@@ -25,6 +25,7 @@ import (
 	"github.com/raftmq/raftmq/interop/internal/harness"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func init() { rlog.SetLogLevel("error") }
@@ -36,12 +37,12 @@ const (
 
 // registerBroker sends a hand-built REGISTER_BROKER, as a raftmq broker would:
 // brokerId, Raft term in dataVersion.stateVersion, a topic table.
-func registerBroker(t *testing.T, cli *remoting.Client, nsAddr, brokerAddr string, brokerID, term int64, topics map[string]namesrv.TopicConfig) *remoting.Command {
+func registerBroker(t *testing.T, cli *remoting.Client, nsAddr, brokerAddr string, brokerID, term int64, topics map[string]wire.TopicConfig) *remoting.Command {
 	t.Helper()
-	body, err := json.Marshal(namesrv.RegisterBrokerBody{
+	body, err := json.Marshal(wire.RegisterBrokerBody{
 		FilterServerList: []string{},
-		TopicConfigSerializeWrapper: namesrv.TopicConfigWrapper{
-			DataVersion:      namesrv.DataVersion{Counter: term, StateVersion: term, Timestamp: time.Now().UnixMilli()},
+		TopicConfigSerializeWrapper: wire.TopicConfigWrapper{
+			DataVersion:      wire.DataVersion{Counter: term, StateVersion: term, Timestamp: time.Now().UnixMilli()},
 			TopicConfigTable: topics,
 		},
 	})
@@ -66,10 +67,10 @@ func registerBroker(t *testing.T, cli *remoting.Client, nsAddr, brokerAddr strin
 	return resp
 }
 
-func topicTable(queues int32, names ...string) map[string]namesrv.TopicConfig {
-	m := map[string]namesrv.TopicConfig{}
+func topicTable(queues int32, names ...string) map[string]wire.TopicConfig {
+	m := map[string]wire.TopicConfig{}
 	for _, n := range names {
-		m[n] = namesrv.TopicConfig{TopicName: n, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6, TopicFilterType: "SINGLE_TAG"}
+		m[n] = wire.TopicConfig{TopicName: n, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6, TopicFilterType: "SINGLE_TAG"}
 	}
 	return m
 }
@@ -306,7 +307,7 @@ func TestNamesrvAutoCreateFallback(t *testing.T) {
 	fb := startFakeBroker(t)
 	cli := remoting.NewClient(remoting.ClientConfig{})
 	defer cli.Close()
-	tbl := map[string]namesrv.TopicConfig{"TBW102": {TopicName: "TBW102", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7}}
+	tbl := map[string]wire.TopicConfig{"TBW102": {TopicName: "TBW102", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7}}
 	if r := registerBroker(t, cli, srv.Addr(), fb.addr, 0, 1, tbl); r.Code != remoting.Success {
 		t.Fatalf("register: %d %s", r.Code, r.Remark)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/interop/internal/harness"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Helpers of services_test.go. Every name starts with svc so that they never
@@ -284,7 +285,7 @@ func svcCreateRetryTopic(t *testing.T, a *admin.Client, group string) {
 	topic := "%RETRY%" + group
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.CreateTopic(ctx, "", "", admin.TopicConfig{Topic: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+	if err := a.CreateTopic(ctx, "", "", wire.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	}
 	svcEventually(t, 30*time.Second, "a route of "+topic, func() error {

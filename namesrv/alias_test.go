@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
+	"github.com/raftmq/raftmq/wire/wiretest"
 )
 
 const (
@@ -33,14 +35,14 @@ func mreg(addr string, leader bool, term int64, perm int32) Registration {
 	if !leader {
 		id = int64(1 + m.ord)
 	}
-	r := reg(addr, id, term, map[string]TopicConfig{"T": {TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: perm}})
+	r := reg(addr, id, term, map[string]wire.TopicConfig{"T": {TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: perm}})
 	r.MemberID, r.MemberOrdinal = m.id, m.ord
 	return r
 }
 
 // shape renders a route compactly: queue entries "name:perm" and broker
 // entries "name=id:addr,..." with addresses as A/B/C, each list sorted.
-func shape(rd *TopicRouteData) string {
+func shape(rd *wire.TopicRouteData) string {
 	short := strings.NewReplacer(addrA, "A", addrB, "B", addrC, "C")
 	var qs, bs []string
 	for _, q := range rd.QueueDatas {
@@ -89,11 +91,11 @@ func clusterShape(rt *RouteTable) string {
 		return "no group"
 	}
 	for name := range ci.BrokerAddrTable {
-		if strings.Contains(name, AliasSeparator) {
+		if strings.Contains(name, wire.AliasSeparator) {
 			return "alias " + name + " in cluster info"
 		}
 	}
-	return strings.SplitN(shape(&TopicRouteData{BrokerDatas: []BrokerData{bd}}), " | ", 2)[1]
+	return strings.SplitN(shape(&wire.TopicRouteData{BrokerDatas: []wire.BrokerData{bd}}), " | ", 2)[1]
 }
 
 const three = "broker-a:4 broker-a@n0:2 broker-a@n1:2 broker-a@n2:2 | " +
@@ -310,7 +312,7 @@ func TestAliasTopicsFromMembersWhileNoLeaderClaims(t *testing.T) {
 	// A follower's table is ignored while the leader's registration holds 0.
 	r := mreg(addrB, false, 1, 6)
 	r.DataVersion.Counter++
-	r.Topics["U"] = TopicConfig{TopicName: "U", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
+	r.Topics["U"] = wire.TopicConfig{TopicName: "U", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
 	mustRegister(t, rt, r, t0)
 	if _, ok := rt.TopicRoute("U"); ok {
 		t.Fatal("follower table used while the leader claims 0")
@@ -404,16 +406,16 @@ func decodeLikeGoClient(t *testing.T, body []byte) goClientView {
 	}
 	v := goClientView{addrs: map[string]map[int64]string{}}
 	for _, bd := range raw.BrokerDatas {
-		v.addrs[bd.BrokerName] = goClientBrokerAddrs(string(bd.BrokerAddrs))
+		v.addrs[bd.BrokerName] = wiretest.GoClientBrokerAddrs(string(bd.BrokerAddrs))
 	}
 	sort.SliceStable(raw.QueueDatas, func(i, j int) bool { return raw.QueueDatas[i].BrokerName < raw.QueueDatas[j].BrokerName })
 	for _, qd := range raw.QueueDatas {
-		if qd.Perm&PermWrite != 0 && v.addrs[qd.BrokerName][MasterID] != "" {
+		if qd.Perm&wire.PermWrite != 0 && v.addrs[qd.BrokerName][wire.MasterID] != "" {
 			for q := 0; q < qd.WriteQueueNums; q++ {
 				v.publish = append(v.publish, fmt.Sprintf("%s/%d", qd.BrokerName, q))
 			}
 		}
-		if qd.Perm&PermRead != 0 {
+		if qd.Perm&wire.PermRead != 0 {
 			for q := 0; q < qd.ReadQueueNums; q++ {
 				v.subscribe = append(v.subscribe, fmt.Sprintf("%s/%d", qd.BrokerName, q))
 			}
@@ -428,7 +430,7 @@ func (v goClientView) findInSubscribe(name string, id int64) string {
 	if a := v.addrs[name][id]; a != "" {
 		return a
 	}
-	if id != MasterID {
+	if id != wire.MasterID {
 		return v.addrs[name][id+1]
 	}
 	return ""
@@ -441,11 +443,11 @@ func (v goClientView) findInSubscribe(name string, id int64) string {
 // stable id to that follower.
 func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 	h := startServer(t, time.Hour)
-	tp := map[string]TopicConfig{"T": {TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}
+	tp := map[string]wire.TopicConfig{"T": {TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}
 	memberRegister := func(addr string, id int64, member string, ord int, term int64) *remoting.Command {
 		ext := registerExt(addr, id)
-		ext[ExtMemberID] = member
-		ext[ExtMemberOrdinal] = strconv.Itoa(ord)
+		ext[wire.ExtMemberID] = member
+		ext[wire.ExtMemberOrdinal] = strconv.Itoa(ord)
 		return h.call(remoting.RegisterBroker, ext, registerBody(t, term, 1, tp))
 	}
 	// Followers first: no route yet (the client would drop the group).
@@ -472,11 +474,11 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 		t.Fatalf("subscribe queues %v", v.subscribe)
 	}
 	for alias, addr := range map[string]string{"broker-a@n0": addrA, "broker-a@n1": addrB, "broker-a@n2": addrC} {
-		if got := v.addrs[alias][MasterID]; got != addr {
+		if got := v.addrs[alias][wire.MasterID]; got != addr {
 			t.Fatalf("sends to %s go to %q, want %s", alias, got, addr)
 		}
 	}
-	if got := v.addrs["broker-a"][MasterID]; got != addrA {
+	if got := v.addrs["broker-a"][wire.MasterID]; got != addrA {
 		t.Fatalf("FindBrokerAddrByName(broker-a) = %q", got)
 	}
 	for id, addr := range map[int64]string{1: addrA, 2: addrB, 3: addrC} {
@@ -488,8 +490,8 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 	// reached through its own alias even when another member is down.
 	reached := map[string]bool{}
 	for name, ids := range v.addrs {
-		if strings.Contains(name, AliasSeparator) {
-			reached[ids[MasterID]] = true
+		if strings.Contains(name, wire.AliasSeparator) {
+			reached[ids[wire.MasterID]] = true
 		}
 	}
 	if len(reached) != 3 {
@@ -499,14 +501,14 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 	// Order topic conf is passed through untouched.
 	h.srv.KV().Put(NamespaceOrderTopicConfig, "T", "broker-a:4")
 	resp, _ = h.route("T")
-	var withConf TopicRouteData
+	var withConf wire.TopicRouteData
 	if err := json.Unmarshal(resp.Body, &withConf); err != nil || withConf.OrderTopicConf != "broker-a:4" {
 		t.Fatalf("order conf route %s: %v", resp.Body, err)
 	}
 
 	// Cluster info lists the group once and no alias.
 	resp = h.call(remoting.GetBrokerClusterInfo, nil, nil)
-	var ci ClusterInfo
+	var ci wire.ClusterInfo
 	if err := json.Unmarshal(resp.Body, &ci); err != nil {
 		t.Fatal(err)
 	}
@@ -516,11 +518,11 @@ func TestServerAliasRouteAsGoClientSeesIt(t *testing.T) {
 
 	// Bad ext values are refused.
 	ext := registerExt(addrA, 0)
-	ext[ExtMemberID], ext[ExtMemberOrdinal] = "n0", "x"
+	ext[wire.ExtMemberID], ext[wire.ExtMemberOrdinal] = "n0", "x"
 	if resp := h.call(remoting.RegisterBroker, ext, registerBody(t, 1, 1, tp)); resp.Code != remoting.InvalidParameter {
 		t.Fatalf("bad ordinal: code %d", resp.Code)
 	}
-	ext[ExtMemberOrdinal] = "-1"
+	ext[wire.ExtMemberOrdinal] = "-1"
 	if resp := h.call(remoting.RegisterBroker, ext, registerBody(t, 1, 1, tp)); resp.Code != remoting.InvalidParameter {
 		t.Fatalf("negative ordinal: code %d", resp.Code)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // benchTable is three groups of three members serving 1000 topics.
@@ -22,7 +23,7 @@ func benchTable(b *testing.B) *RouteTable {
 			_, err := rt.Register(Registration{
 				ClusterName: "c", BrokerName: fmt.Sprintf("broker-%d", g),
 				BrokerAddr: fmt.Sprintf("10.0.%d.%d:10911", g, id), BrokerID: id,
-				DataVersion: DataVersion{Counter: 1, StateVersion: 1}, Topics: topics(names...),
+				DataVersion: wire.DataVersion{Counter: 1, StateVersion: 1}, Topics: topics(names...),
 			}, time.Now())
 			if err != nil {
 				b.Fatal(err)
@@ -66,7 +67,7 @@ func BenchmarkRouteTableEncode(b *testing.B) {
 			if !ok {
 				b.Fatal("no route")
 			}
-			if _, err := marshalCompact(rd); err != nil {
+			if _, err := wire.Marshal(rd); err != nil {
 				b.Fatal(err)
 			}
 		}

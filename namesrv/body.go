@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Limits on what a REGISTER_BROKER body may describe. They bound the work and
@@ -24,54 +26,12 @@ const (
 	MaxQueueNums = 16384
 )
 
-// Permission bits of a topic or broker (PROTOCOL.md §6.1).
-const (
-	PermPriority = 8
-	PermRead     = 4
-	PermWrite    = 2
-	PermInherit  = 1
-	permAll      = PermPriority | PermRead | PermWrite | PermInherit
-)
-
-// DataVersion is RocketMQ's DataVersion. raftmq brokers put their Raft term in
-// StateVersion; the namesrv fences brokerId 0 with it.
-type DataVersion struct {
-	Counter      int64 `json:"counter"`
-	StateVersion int64 `json:"stateVersion"`
-	Timestamp    int64 `json:"timestamp"`
-}
-
-// TopicConfig is one entry of a broker's topicConfigTable.
-type TopicConfig struct {
-	Attributes      map[string]string `json:"attributes,omitempty"`
-	Order           bool              `json:"order"`
-	Perm            int32             `json:"perm"`
-	ReadQueueNums   int32             `json:"readQueueNums"`
-	TopicFilterType string            `json:"topicFilterType,omitempty"`
-	TopicName       string            `json:"topicName"`
-	TopicSysFlag    int32             `json:"topicSysFlag"`
-	WriteQueueNums  int32             `json:"writeQueueNums"`
-}
-
-// TopicConfigWrapper is RocketMQ's TopicConfigSerializeWrapper (the fields the
-// namesrv uses; static-topic mapping fields are accepted and ignored).
-type TopicConfigWrapper struct {
-	DataVersion      DataVersion            `json:"dataVersion"`
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
-}
-
-// RegisterBrokerBody is the JSON body of REGISTER_BROKER (PROTOCOL.md §5.2).
-type RegisterBrokerBody struct {
-	FilterServerList            []string           `json:"filterServerList"`
-	TopicConfigSerializeWrapper TopicConfigWrapper `json:"topicConfigSerializeWrapper"`
-}
-
 // DecodeRegisterBrokerBody parses and validates an uncompressed RegisterBrokerBody.
 // An empty body means "no topic information" (Java does the same) and yields a
 // zero body. Every topic name, queue count and permission is checked so that
 // nothing a client cannot handle reaches a route.
-func DecodeRegisterBrokerBody(b []byte) (*RegisterBrokerBody, error) {
-	body := &RegisterBrokerBody{}
+func DecodeRegisterBrokerBody(b []byte) (*wire.RegisterBrokerBody, error) {
+	body := &wire.RegisterBrokerBody{}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return body, nil
 	}
@@ -95,7 +55,7 @@ func DecodeRegisterBrokerBody(b []byte) (*RegisterBrokerBody, error) {
 		if tc.ReadQueueNums < 0 || tc.ReadQueueNums > MaxQueueNums || tc.WriteQueueNums < 0 || tc.WriteQueueNums > MaxQueueNums {
 			return nil, fmt.Errorf("topic %q: queue numbers %d/%d outside 0..%d", name, tc.ReadQueueNums, tc.WriteQueueNums, MaxQueueNums)
 		}
-		if tc.Perm&^permAll != 0 || tc.Perm < 0 {
+		if tc.Perm&^wire.PermAll != 0 || tc.Perm < 0 {
 			return nil, fmt.Errorf("topic %q: perm %d has unknown bits", name, tc.Perm)
 		}
 	}
@@ -165,68 +125,10 @@ func validateName(kind, name string) error {
 	return nil
 }
 
-// QueueData is one broker's queues of a topic in a route.
-type QueueData struct {
-	BrokerName     string `json:"brokerName"`
-	Perm           int32  `json:"perm"`
-	ReadQueueNums  int32  `json:"readQueueNums"`
-	TopicSysFlag   int32  `json:"topicSysFlag"`
-	WriteQueueNums int32  `json:"writeQueueNums"`
-}
-
-// BrokerData is one broker group (brokerName) with its live addresses by brokerId.
-type BrokerData struct {
-	// BrokerAddrs maps brokerId to "ip:port". encoding/json writes int64 keys as
-	// quoted decimal object keys ({"0":"a:1"}), the standard form the Go client's
-	// parser accepts (internal/route.go strips quotes and parses the key).
-	BrokerAddrs        map[int64]string `json:"brokerAddrs"`
-	BrokerName         string           `json:"brokerName"`
-	Cluster            string           `json:"cluster"`
-	EnableActingMaster bool             `json:"enableActingMaster"`
-	ZoneName           string           `json:"zoneName,omitempty"`
-}
-
-// TopicRouteData is the GET_ROUTEINFO_BY_TOPIC answer (PROTOCOL.md §5.1). Field
-// order is alphabetical like fastjson's, and the encoding is compact.
-type TopicRouteData struct {
-	BrokerDatas       []BrokerData        `json:"brokerDatas"`
-	FilterServerTable map[string][]string `json:"filterServerTable"`
-	OrderTopicConf    string              `json:"orderTopicConf,omitempty"`
-	QueueDatas        []QueueData         `json:"queueDatas"`
-}
-
-// ClusterInfo is the GET_BROKER_CLUSTER_INFO answer (PROTOCOL.md §5.6).
-type ClusterInfo struct {
-	BrokerAddrTable  map[string]BrokerData `json:"brokerAddrTable"`
-	ClusterAddrTable map[string][]string   `json:"clusterAddrTable"`
-}
-
-// TopicList is the answer of 206 and 224 (PROTOCOL.md §5.7).
-type TopicList struct {
-	TopicList []string `json:"topicList"`
-}
-
-// KVTable is RocketMQ's KVTable body.
-type KVTable struct {
-	Table map[string]string `json:"table"`
-}
-
-// marshalCompact encodes v as compact JSON without HTML escaping, the way
-// fastjson writes it.
-func marshalCompact(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encoding %T: %w", v, err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
 // decodeDataVersion parses a DataVersion body (QUERY_DATA_VERSION).
-func decodeDataVersion(b []byte, dv *DataVersion) error {
+func decodeDataVersion(b []byte, dv *wire.DataVersion) error {
 	if len(b) > 4096 {
-		return fmt.Errorf("DataVersion body of %d bytes is too long", len(b))
+		return fmt.Errorf("wire.DataVersion body of %d bytes is too long", len(b))
 	}
 	return json.Unmarshal(b, dv)
 }

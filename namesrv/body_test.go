@@ -2,34 +2,19 @@ package namesrv
 
 import (
 	"encoding/json"
-	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// goClientBrokerAddrs mimics how rocketmq-client-go v2 (internal/route.go) reads
-// a brokerAddrs object: raw text, braces stripped, split on ',', each item split
-// at the first ':', quotes removed, key parsed as int64 (errors become 0).
-func goClientBrokerAddrs(raw string) map[int64]string {
-	out := map[int64]string{}
-	for _, item := range strings.Split(raw[1:len(raw)-1], ",") {
-		i := strings.Index(item, ":")
-		if i < 0 {
-			continue
-		}
-		id, _ := strconv.ParseInt(strings.ReplaceAll(item[:i], `"`, ""), 10, 64)
-		out[id] = strings.ReplaceAll(item[i+1:], `"`, "")
-	}
-	return out
-}
+	"github.com/raftmq/raftmq/wire"
+	"github.com/raftmq/raftmq/wire/wiretest"
+)
 
 func TestTopicRouteDataGolden(t *testing.T) {
 	rt := NewRouteTable(time.Minute)
 	mustRegister(t, rt, Registration{
 		ClusterName: "DefaultCluster", BrokerName: "broker-a", BrokerAddr: "10.0.0.1:10911", BrokerID: 0,
-		Topics: map[string]TopicConfig{"TopicTest": {ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}},
+		Topics: map[string]wire.TopicConfig{"TopicTest": {ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}},
 	}, t0)
 	mustRegister(t, rt, Registration{
 		ClusterName: "DefaultCluster", BrokerName: "broker-a", BrokerAddr: "10.0.0.2:10911", BrokerID: 1,
@@ -38,90 +23,23 @@ func TestTopicRouteDataGolden(t *testing.T) {
 	if !ok {
 		t.Fatal("no route")
 	}
-	got, err := marshalCompact(rd)
+	got, err := wire.Marshal(rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// PROTOCOL.md §5.1, byte for byte.
-	const want = `{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911","1":"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}`
-	if string(got) != want {
-		t.Fatalf("route JSON\n got %s\nwant %s", got, want)
-	}
-
-	// What the Go client extracts from it.
-	var generic struct {
-		QueueDatas  []map[string]any  `json:"queueDatas"`
-		BrokerDatas []json.RawMessage `json:"brokerDatas"`
-	}
-	if err := json.Unmarshal(got, &generic); err != nil {
-		t.Fatal(err)
-	}
-	if generic.QueueDatas == nil {
-		t.Fatal("queueDatas missing: the Go client cannot decode the route")
-	}
-	var bd struct {
-		BrokerAddrs json.RawMessage `json:"brokerAddrs"`
-	}
-	if err := json.Unmarshal(generic.BrokerDatas[0], &bd); err != nil || len(bd.BrokerAddrs) < 2 {
-		t.Fatalf("brokerAddrs missing (the Go client would panic): %v", err)
-	}
-	addrs := goClientBrokerAddrs(string(bd.BrokerAddrs))
-	if !reflect.DeepEqual(addrs, map[int64]string{0: "10.0.0.1:10911", 1: "10.0.0.2:10911"}) {
-		t.Fatalf("Go client would read brokerAddrs as %v", addrs)
+	// Java's route byte for byte (what the Go client reads of it: wire's tests).
+	if string(got) != wiretest.RouteJava {
+		t.Fatalf("route JSON\n got %s\nwant %s", got, wiretest.RouteJava)
 	}
 }
-
-func TestTopicRouteDataEmptyAddrsAndOrderConf(t *testing.T) {
-	rd := &TopicRouteData{
-		BrokerDatas:       []BrokerData{{BrokerAddrs: map[int64]string{}, BrokerName: "b", Cluster: "c"}},
-		FilterServerTable: map[string][]string{},
-		OrderTopicConf:    "b:4",
-		QueueDatas:        []QueueData{},
-	}
-	got, err := marshalCompact(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = `{"brokerDatas":[{"brokerAddrs":{},"brokerName":"b","cluster":"c","enableActingMaster":false}],"filterServerTable":{},"orderTopicConf":"b:4","queueDatas":[]}`
-	if string(got) != want {
-		t.Fatalf("got %s", got)
-	}
-	if len(goClientBrokerAddrs("{}")) != 0 {
-		t.Fatal("empty brokerAddrs parsed to something")
-	}
-}
-
-func TestClusterInfoAndListsGolden(t *testing.T) {
-	ci := ClusterInfo{
-		BrokerAddrTable: map[string]BrokerData{"broker-a": {
-			BrokerAddrs: map[int64]string{0: "10.0.0.1:10911"}, BrokerName: "broker-a", Cluster: "DefaultCluster"}},
-		ClusterAddrTable: map[string][]string{"DefaultCluster": {"broker-a"}},
-	}
-	got, _ := marshalCompact(ci)
-	const want = `{"brokerAddrTable":{"broker-a":{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}`
-	if string(got) != want {
-		t.Fatalf("cluster info\n got %s\nwant %s", got, want)
-	}
-	got, _ = marshalCompact(TopicList{TopicList: []string{"%RETRY%cg", "TBW102"}})
-	if string(got) != `{"topicList":["%RETRY%cg","TBW102"]}` {
-		t.Fatalf("topic list %s", got)
-	}
-	got, _ = marshalCompact(KVTable{Table: map[string]string{"k": "v<&>"}})
-	if string(got) != `{"table":{"k":"v<&>"}}` {
-		t.Fatalf("kv table %s", got)
-	}
-}
-
-// registerBodyJava is PROTOCOL.md §5.2's example of what a Java broker sends.
-const registerBodyJava = `{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":7,"stateVersion":3,"timestamp":1700000000000},"topicConfigTable":{"TopicTest":{"attributes":{},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4},"TBW102":{"attributes":{},"order":false,"perm":7,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"TBW102","topicSysFlag":0,"writeQueueNums":8}},"topicQueueMappingInfoMap":{},"topicQueueMappingDetailMap":{},"mappingDataVersion":{"counter":0,"stateVersion":0,"timestamp":1700000000000}}}`
 
 func TestDecodeRegisterBrokerBody(t *testing.T) {
-	b, err := DecodeRegisterBrokerBody([]byte(registerBodyJava))
+	b, err := DecodeRegisterBrokerBody([]byte(wiretest.RegisterJava))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := b.TopicConfigSerializeWrapper
-	if w.DataVersion != (DataVersion{Counter: 7, StateVersion: 3, Timestamp: 1700000000000}) {
+	if w.DataVersion != (wire.DataVersion{Counter: 7, StateVersion: 3, Timestamp: 1700000000000}) {
 		t.Fatalf("data version %+v", w.DataVersion)
 	}
 	if len(w.TopicConfigTable) != 2 || w.TopicConfigTable["TBW102"].Perm != 7 || w.TopicConfigTable["TopicTest"].WriteQueueNums != 4 {
@@ -166,7 +84,7 @@ func TestValidateBrokerAddr(t *testing.T) {
 }
 
 func FuzzRegisterBrokerBody(f *testing.F) {
-	f.Add([]byte(registerBodyJava))
+	f.Add([]byte(wiretest.RegisterJava))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"A":{"perm":6,"readQueueNums":1,"writeQueueNums":1}}}}`))
@@ -182,7 +100,7 @@ func FuzzRegisterBrokerBody(f *testing.F) {
 		rt := NewRouteTable(time.Minute)
 		topics := b.TopicConfigSerializeWrapper.TopicConfigTable
 		if topics == nil {
-			topics = map[string]TopicConfig{}
+			topics = map[string]wire.TopicConfig{}
 		}
 		_, err = rt.Register(Registration{ClusterName: "c", BrokerName: "b", BrokerAddr: "1.2.3.4:5",
 			DataVersion: b.TopicConfigSerializeWrapper.DataVersion, Topics: topics}, t0)
@@ -198,11 +116,11 @@ func FuzzRegisterBrokerBody(f *testing.F) {
 			if q.ReadQueueNums != tc.ReadQueueNums || q.WriteQueueNums != tc.WriteQueueNums || q.Perm != tc.Perm {
 				t.Fatalf("route of %q: %+v vs %+v", name, q, tc)
 			}
-			js, err := marshalCompact(rd)
+			js, err := wire.Marshal(rd)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var back TopicRouteData
+			var back wire.TopicRouteData
 			if err := json.Unmarshal(js, &back); err != nil {
 				t.Fatalf("route JSON does not parse: %v", err)
 			}

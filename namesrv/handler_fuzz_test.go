@@ -8,16 +8,18 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
+	"github.com/raftmq/raftmq/wire/wiretest"
 )
 
 // FuzzRegisterBrokerRequest drives the REGISTER_BROKER handler with arbitrary
 // header fields and bodies. Whatever it accepts must yield routes whose JSON
 // the Go client's brokerAddrs parser reads back exactly.
 func FuzzRegisterBrokerRequest(f *testing.F) {
-	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "", "", []byte(registerBodyJava))
-	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "n0", "0", []byte(registerBodyJava))
-	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n1", "1", []byte(registerBodyJava))
-	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n@1", "x", []byte(registerBodyJava))
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "", "", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "n0", "0", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n1", "1", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n@1", "x", []byte(wiretest.RegisterJava))
 	f.Add("b", "[::1]:1", "3", "c", "", "", []byte(`{}`))
 	f.Add("b", "host:99999", "-1", "c", "", "", []byte(``))
 	f.Add("b c", "a,b:1", "x", "", "", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
@@ -27,10 +29,10 @@ func FuzzRegisterBrokerRequest(f *testing.F) {
 			"brokerName": brokerName, "brokerAddr": brokerAddr, "brokerId": brokerID, "clusterName": cluster,
 		}
 		if memberID != "" {
-			ext[ExtMemberID] = memberID
+			ext[wire.ExtMemberID] = memberID
 		}
 		if ordinal != "" {
-			ext[ExtMemberOrdinal] = ordinal
+			ext[wire.ExtMemberOrdinal] = ordinal
 		}
 		req := remoting.NewRequest(remoting.RegisterBroker, ext, body)
 		resp := srv.handleRegisterBroker(context.Background(), nil, req)
@@ -55,12 +57,12 @@ func FuzzRegisterBrokerRequest(f *testing.F) {
 				BrokerDatas []struct {
 					BrokerAddrs json.RawMessage `json:"brokerAddrs"`
 				} `json:"brokerDatas"`
-				QueueDatas []QueueData `json:"queueDatas"`
+				QueueDatas []wire.QueueData `json:"queueDatas"`
 			}
 			if err := json.Unmarshal(b, &raw); err != nil || raw.QueueDatas == nil || len(raw.BrokerDatas) == 0 {
 				t.Fatalf("route %s: %v", b, err)
 			}
-			got := goClientBrokerAddrs(string(raw.BrokerDatas[0].BrokerAddrs))
+			got := wiretest.GoClientBrokerAddrs(string(raw.BrokerDatas[0].BrokerAddrs))
 			var want map[int64]string
 			rd, _ := srv.Table().TopicRoute(topic)
 			want = rd.BrokerDatas[0].BrokerAddrs

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftmq/raftmq/wire"
 )
 
 // checkInvariants verifies the table's internal consistency.
@@ -39,7 +41,7 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 		}
 		seen := map[string]bool{}
 		for id, addr := range g.addrs {
-			if id == MasterID {
+			if id == wire.MasterID {
 				t.Fatalf("%s: %s: brokerId 0 in the non-zero id table", step, name)
 			}
 			if seen[addr] {
@@ -52,7 +54,7 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 			}
 		}
 		if g.master != "" && !g.masterMember {
-			if lb := rt.live[liveKey{g.cluster, g.master}]; lb == nil || lb.brokerID != MasterID || lb.brokerName != name {
+			if lb := rt.live[liveKey{g.cluster, g.master}]; lb == nil || lb.brokerID != wire.MasterID || lb.brokerName != name {
 				t.Fatalf("%s: plain master %s of %s has live entry %+v", step, g.master, name, lb)
 			}
 		}
@@ -82,7 +84,7 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 	for _, topic := range rt.AllTopics() {
 		got, ok, err := rt.TopicRouteJSON(topic)
 		rd, routed := rt.TopicRoute(topic)
-		fresh, _ := marshalCompact(rd)
+		fresh, _ := wire.Marshal(rd)
 		if ok != routed || err != nil || (ok && string(got) != string(fresh)) {
 			t.Fatalf("%s: cached route of %s stale:\n%s\n%s", step, topic, got, fresh)
 		}
@@ -96,15 +98,15 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 // group of the route, has exactly brokerId 0 and write-only queues; a group
 // with aliases has no writable queues of its own and has brokerId 0; cluster
 // info never lists an alias.
-func checkRouteShape(t *testing.T, step string, rd *TopicRouteData, ci ClusterInfo) {
+func checkRouteShape(t *testing.T, step string, rd *wire.TopicRouteData, ci wire.ClusterInfo) {
 	t.Helper()
-	groups := map[string]BrokerData{}
+	groups := map[string]wire.BrokerData{}
 	for _, bd := range rd.BrokerDatas {
 		groups[bd.BrokerName] = bd
 	}
 	aliased := map[string]bool{}
 	for _, bd := range rd.BrokerDatas {
-		group, _, isAlias := strings.Cut(bd.BrokerName, AliasSeparator)
+		group, _, isAlias := strings.Cut(bd.BrokerName, wire.AliasSeparator)
 		if !isAlias {
 			continue
 		}
@@ -112,17 +114,17 @@ func checkRouteShape(t *testing.T, step string, rd *TopicRouteData, ci ClusterIn
 			t.Fatalf("%s: cluster info lists alias %s", step, bd.BrokerName)
 		}
 		g, ok := groups[group]
-		if !ok || len(bd.BrokerAddrs) != 1 || bd.BrokerAddrs[MasterID] == "" || g.BrokerAddrs[MasterID] == "" {
+		if !ok || len(bd.BrokerAddrs) != 1 || bd.BrokerAddrs[wire.MasterID] == "" || g.BrokerAddrs[wire.MasterID] == "" {
 			t.Fatalf("%s: alias %+v of group %+v", step, bd, g)
 		}
 		aliased[group] = true
 	}
 	for _, qd := range rd.QueueDatas {
-		group, _, isAlias := strings.Cut(qd.BrokerName, AliasSeparator)
-		if isAlias && (qd.Perm&PermRead != 0 || qd.Perm&PermWrite == 0) {
+		group, _, isAlias := strings.Cut(qd.BrokerName, wire.AliasSeparator)
+		if isAlias && (qd.Perm&wire.PermRead != 0 || qd.Perm&wire.PermWrite == 0) {
 			t.Fatalf("%s: alias queues %+v", step, qd)
 		}
-		if !isAlias && aliased[group] && qd.Perm&PermWrite != 0 {
+		if !isAlias && aliased[group] && qd.Perm&wire.PermWrite != 0 {
 			t.Fatalf("%s: group %s has aliases and writable queues %+v", step, group, qd)
 		}
 		if _, ok := groups[qd.BrokerName]; !ok {
@@ -152,16 +154,16 @@ func TestRouteTableRandomOperations(t *testing.T) {
 		step := fmt.Sprintf("step %d", i)
 		switch op := rng.Intn(10); {
 		case op < 6:
-			tp := map[string]TopicConfig{}
+			tp := map[string]wire.TopicConfig{}
 			for _, n := range topicNames {
 				if rng.Intn(2) == 0 {
-					tp[n] = TopicConfig{ReadQueueNums: int32(rng.Intn(4)), WriteQueueNums: int32(rng.Intn(4)), Perm: 6}
+					tp[n] = wire.TopicConfig{ReadQueueNums: int32(rng.Intn(4)), WriteQueueNums: int32(rng.Intn(4)), Perm: 6}
 				}
 			}
 			r := Registration{
 				ClusterName: "c", BrokerName: groups[rng.Intn(len(groups))],
 				BrokerAddr: addrs[rng.Intn(len(addrs))], BrokerID: int64(rng.Intn(3)),
-				DataVersion: DataVersion{Counter: int64(rng.Intn(3)), StateVersion: int64(rng.Intn(6))},
+				DataVersion: wire.DataVersion{Counter: int64(rng.Intn(3)), StateVersion: int64(rng.Intn(6))},
 				Topics:      tp, Conn: connID(rng.Intn(4)),
 				MemberOrdinal: -1,
 			}
@@ -169,14 +171,14 @@ func TestRouteTableRandomOperations(t *testing.T) {
 				// A raftmq member: m<i> has ordinal i and registers 0 or 1+i.
 				ord := rng.Intn(3)
 				r.MemberID, r.MemberOrdinal = fmt.Sprintf("m%d", ord), ord
-				if r.BrokerID != MasterID {
+				if r.BrokerID != wire.MasterID {
 					r.BrokerID = int64(1 + ord)
 				}
 			}
 			for n := range tp {
 				if rng.Intn(3) == 0 {
 					c := tp[n]
-					c.Perm = []int32{0, PermRead, PermWrite, PermRead | PermWrite | PermInherit}[rng.Intn(4)]
+					c.Perm = []int32{0, wire.PermRead, wire.PermWrite, wire.PermRead | wire.PermWrite | wire.PermInherit}[rng.Intn(4)]
 					tp[n] = c
 				}
 			}

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// MasterID is the brokerId of the broker that takes writes (the Raft leader).
-const MasterID int64 = 0
+	"github.com/raftmq/raftmq/wire"
+)
 
 // Registration is one REGISTER_BROKER call, decoded.
 type Registration struct {
@@ -23,9 +22,9 @@ type Registration struct {
 	// HeartbeatTimeout overrides the table's default expiry for this broker when > 0.
 	HeartbeatTimeout time.Duration
 	// DataVersion versions the topic table; StateVersion carries the Raft term.
-	DataVersion DataVersion
+	DataVersion wire.DataVersion
 	// Topics is the broker's topic table; nil means the registration carries none.
-	Topics map[string]TopicConfig
+	Topics map[string]wire.TopicConfig
 	// Conn identifies the connection the registration came on (any comparable
 	// value, e.g. *remoting.Conn); its close removes the broker. nil: none.
 	Conn any
@@ -41,15 +40,6 @@ type Registration struct {
 
 // MaxMemberOrdinal bounds raftmqMemberOrdinal: stable ids stay small numbers.
 const MaxMemberOrdinal = 1023
-
-// AliasSeparator joins a brokerName and a member id into the write alias
-// brokerName "broker-a@n1"; real brokerNames may not contain it.
-const AliasSeparator = "@"
-
-// AliasName is the write-alias brokerName of member memberID of group brokerName.
-func AliasName(brokerName, memberID string) string {
-	return brokerName + AliasSeparator + memberID
-}
 
 // RegisterResult is what a registering broker is told.
 type RegisterResult struct {
@@ -89,7 +79,7 @@ type liveBroker struct {
 	brokerID     int64
 	lastUpdate   time.Time
 	timeout      time.Duration
-	dataVersion  DataVersion
+	dataVersion  wire.DataVersion
 	haServerAddr string
 	conn         any
 	memberID     string // "" for plain brokers
@@ -125,9 +115,9 @@ type RouteTable struct {
 	defaultTimeout time.Duration
 
 	mu       sync.RWMutex
-	topics   map[string]map[string]QueueData // topic -> brokerName -> queues
-	groups   map[string]*brokerGroup         // brokerName -> group
-	clusters map[string]map[string]struct{}  // cluster -> brokerNames
+	topics   map[string]map[string]wire.QueueData // topic -> brokerName -> queues
+	groups   map[string]*brokerGroup              // brokerName -> group
+	clusters map[string]map[string]struct{}       // cluster -> brokerNames
 	live     map[liveKey]*liveBroker
 
 	// routeJSON caches encoded routes: clients ask for the same routes every 30 s
@@ -142,7 +132,7 @@ type RouteTable struct {
 func NewRouteTable(defaultTimeout time.Duration) *RouteTable {
 	return &RouteTable{
 		defaultTimeout: defaultTimeout,
-		topics:         make(map[string]map[string]QueueData),
+		topics:         make(map[string]map[string]wire.QueueData),
 		groups:         make(map[string]*brokerGroup),
 		clusters:       make(map[string]map[string]struct{}),
 		live:           make(map[liveKey]*liveBroker),
@@ -250,7 +240,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	// stable id when it registered as 0.
 	var id int64 = -1
 	switch {
-	case r.BrokerID != MasterID:
+	case r.BrokerID != wire.MasterID:
 		id = r.BrokerID
 	case stableID > 0:
 		id = stableID
@@ -268,7 +258,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	}
 
 	oldMaster := group.master
-	if r.BrokerID == MasterID {
+	if r.BrokerID == wire.MasterID {
 		if group.master != r.BrokerAddr || group.masterTerm != term || group.masterMember != (r.MemberID != "") {
 			dirty = true
 		}
@@ -284,7 +274,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	// live registration claims it (an election, or before the first leader),
 	// a member's table is used instead: Raft replicates topic configs, so
 	// every member's table is the group's, and readers keep their routes.
-	if r.Topics != nil && (r.BrokerID == MasterID || !t.masterClaimLiveLocked(group, r.BrokerAddr)) {
+	if r.Topics != nil && (r.BrokerID == wire.MasterID || !t.masterClaimLiveLocked(group, r.BrokerAddr)) {
 		changed := prev == nil || prev.dataVersion != r.DataVersion || tookID
 		if changed {
 			t.replaceTopicsLocked(r.BrokerName, r.Topics)
@@ -315,7 +305,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	}
 
 	var res RegisterResult
-	if r.BrokerID != MasterID && group.master != "" && group.master != r.BrokerAddr {
+	if r.BrokerID != wire.MasterID && group.master != "" && group.master != r.BrokerAddr {
 		res.MasterAddr = group.master
 		if ml := t.live[liveKey{group.cluster, group.master}]; ml != nil {
 			res.HAServerAddr = ml.haServerAddr
@@ -331,7 +321,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 // id 0 to the next term's leader.
 func (t *RouteTable) fenceLocked(group *brokerGroup, r *Registration, term int64) error {
 	holder, ht := "", int64(0)
-	if r.BrokerID == MasterID {
+	if r.BrokerID == wire.MasterID {
 		if group.master != "" && group.master != r.BrokerAddr && t.live[liveKey{group.cluster, group.master}] != nil {
 			holder, ht = group.master, group.masterTerm
 		}
@@ -345,7 +335,7 @@ func (t *RouteTable) fenceLocked(group *brokerGroup, r *Registration, term int64
 	}
 	// Term 0 means "no fencing information" (e.g. a plain Java broker): last
 	// registration wins, as in Java.
-	if term < ht || (r.BrokerID == MasterID && term == ht && term > 0) {
+	if term < ht || (r.BrokerID == wire.MasterID && term == ht && term > 0) {
 		return &FencedError{BrokerName: r.BrokerName, BrokerID: r.BrokerID,
 			Addr: r.BrokerAddr, Term: term, HolderAddr: holder, HolderTerm: ht}
 	}
@@ -359,7 +349,7 @@ func (t *RouteTable) masterClaimLiveLocked(group *brokerGroup, addr string) bool
 		return false
 	}
 	lb := t.live[liveKey{group.cluster, group.master}]
-	return lb != nil && lb.brokerID == MasterID
+	return lb != nil && lb.brokerID == wire.MasterID
 }
 
 func validateRegistration(r *Registration) error {
@@ -369,8 +359,8 @@ func validateRegistration(r *Registration) error {
 	if err := validateName("brokerName", r.BrokerName); err != nil {
 		return err
 	}
-	if strings.Contains(r.BrokerName, AliasSeparator) {
-		return fmt.Errorf("brokerName %q contains %q, which raftmq reserves for write aliases", r.BrokerName, AliasSeparator)
+	if strings.Contains(r.BrokerName, wire.AliasSeparator) {
+		return fmt.Errorf("brokerName %q contains %q, which raftmq reserves for write aliases", r.BrokerName, wire.AliasSeparator)
 	}
 	if err := ValidateBrokerAddr(r.BrokerAddr); err != nil {
 		return err
@@ -382,22 +372,22 @@ func validateRegistration(r *Registration) error {
 		r.MemberOrdinal = -1
 		return nil
 	}
-	if err := validateName("raftmqMemberId", r.MemberID); err != nil {
+	if err := validateName(wire.ExtMemberID, r.MemberID); err != nil {
 		return err
 	}
-	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, AliasSeparator) {
-		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, AliasSeparator)
+	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, wire.AliasSeparator) {
+		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, wire.AliasSeparator)
 	}
 	if r.MemberOrdinal > MaxMemberOrdinal || r.MemberOrdinal < -1 {
 		return fmt.Errorf("raftmqMemberOrdinal %d outside 0..%d", r.MemberOrdinal, MaxMemberOrdinal)
 	}
-	if r.MemberOrdinal < 0 && r.BrokerID != MasterID {
+	if r.MemberOrdinal < 0 && r.BrokerID != wire.MasterID {
 		r.MemberOrdinal = int(r.BrokerID - 1)
 		if r.MemberOrdinal > MaxMemberOrdinal {
 			return fmt.Errorf("member brokerId %d outside 1..%d", r.BrokerID, MaxMemberOrdinal+1)
 		}
 	}
-	if r.MemberOrdinal >= 0 && r.BrokerID != MasterID && r.BrokerID != int64(1+r.MemberOrdinal) {
+	if r.MemberOrdinal >= 0 && r.BrokerID != wire.MasterID && r.BrokerID != int64(1+r.MemberOrdinal) {
 		return fmt.Errorf("member %s registers brokerId %d, but its stable id is 1+raftmqMemberOrdinal = %d",
 			r.MemberID, r.BrokerID, 1+r.MemberOrdinal)
 	}
@@ -405,7 +395,7 @@ func validateRegistration(r *Registration) error {
 }
 
 // replaceTopicsLocked makes brokerName's queues exactly those of topics.
-func (t *RouteTable) replaceTopicsLocked(brokerName string, topics map[string]TopicConfig) {
+func (t *RouteTable) replaceTopicsLocked(brokerName string, topics map[string]wire.TopicConfig) {
 	for name, byBroker := range t.topics {
 		if _, keep := topics[name]; keep {
 			continue
@@ -420,10 +410,10 @@ func (t *RouteTable) replaceTopicsLocked(brokerName string, topics map[string]To
 	for name, tc := range topics {
 		byBroker := t.topics[name]
 		if byBroker == nil {
-			byBroker = make(map[string]QueueData)
+			byBroker = make(map[string]wire.QueueData)
 			t.topics[name] = byBroker
 		}
-		byBroker[brokerName] = QueueData{
+		byBroker[brokerName] = wire.QueueData{
 			BrokerName:     brokerName,
 			Perm:           tc.Perm,
 			ReadQueueNums:  tc.ReadQueueNums,
@@ -546,7 +536,7 @@ func (t *RouteTable) Heartbeat(cluster, addr string, timeout time.Duration, now 
 // from what the broker last registered (then it should register again); stored
 // is that registered version, nil when the broker is unknown. An unchanged
 // broker counts as alive.
-func (t *RouteTable) QueryDataVersion(cluster, addr string, dv DataVersion, now time.Time) (changed bool, stored *DataVersion) {
+func (t *RouteTable) QueryDataVersion(cluster, addr string, dv wire.DataVersion, now time.Time) (changed bool, stored *wire.DataVersion) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lb := t.live[liveKey{cluster, addr}]
@@ -564,7 +554,7 @@ func (t *RouteTable) QueryDataVersion(cluster, addr string, dv DataVersion, now 
 
 // TopicRoute returns the route of topic, or false when no live group serves it.
 // Queue and broker data are sorted by brokerName; the result is a copy.
-func (t *RouteTable) TopicRoute(topic string) (*TopicRouteData, bool) {
+func (t *RouteTable) TopicRoute(topic string) (*wire.TopicRouteData, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.topicRouteLocked(topic)
@@ -586,7 +576,7 @@ func (t *RouteTable) TopicRouteJSON(topic string) ([]byte, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	b, err := marshalCompact(rd)
+	b, err := wire.Marshal(rd)
 	if err != nil {
 		return nil, false, err
 	}
@@ -598,14 +588,14 @@ func (t *RouteTable) TopicRouteJSON(topic string) ([]byte, bool, error) {
 	return b, true, nil
 }
 
-func (t *RouteTable) topicRouteLocked(topic string) (*TopicRouteData, bool) {
+func (t *RouteTable) topicRouteLocked(topic string) (*wire.TopicRouteData, bool) {
 	byBroker := t.topics[topic]
 	if len(byBroker) == 0 {
 		return nil, false
 	}
-	rd := &TopicRouteData{
-		QueueDatas:        make([]QueueData, 0, len(byBroker)),
-		BrokerDatas:       make([]BrokerData, 0, len(byBroker)),
+	rd := &wire.TopicRouteData{
+		QueueDatas:        make([]wire.QueueData, 0, len(byBroker)),
+		BrokerDatas:       make([]wire.BrokerData, 0, len(byBroker)),
 		FilterServerTable: map[string][]string{},
 	}
 	for name, qd := range byBroker {
@@ -615,25 +605,25 @@ func (t *RouteTable) topicRouteLocked(topic string) (*TopicRouteData, bool) {
 		}
 		rd.BrokerDatas = append(rd.BrokerDatas, g.export(name))
 		aliases := t.aliasesLocked(g)
-		if len(aliases) < 2 || qd.Perm&PermWrite == 0 {
+		if len(aliases) < 2 || qd.Perm&wire.PermWrite == 0 {
 			rd.QueueDatas = append(rd.QueueDatas, qd)
 			continue
 		}
 		// Readers see the group once; writers see one write-only entry per
 		// live member (see the package doc, "Write aliases").
-		if qd.Perm&PermRead != 0 {
+		if qd.Perm&wire.PermRead != 0 {
 			read := qd
-			read.Perm &^= PermWrite
+			read.Perm &^= wire.PermWrite
 			rd.QueueDatas = append(rd.QueueDatas, read)
 		}
 		for _, m := range aliases {
-			alias := AliasName(name, m.memberID)
+			alias := wire.AliasName(name, m.memberID)
 			write := qd
 			write.BrokerName = alias
-			write.Perm &^= PermRead
+			write.Perm &^= wire.PermRead
 			rd.QueueDatas = append(rd.QueueDatas, write)
-			rd.BrokerDatas = append(rd.BrokerDatas, BrokerData{
-				BrokerAddrs:        map[int64]string{MasterID: m.addr},
+			rd.BrokerDatas = append(rd.BrokerDatas, wire.BrokerData{
+				BrokerAddrs:        map[int64]string{wire.MasterID: m.addr},
 				BrokerName:         alias,
 				Cluster:            g.cluster,
 				EnableActingMaster: g.enableActingMaster,
@@ -684,15 +674,15 @@ func (t *RouteTable) aliasesLocked(g *brokerGroup) []aliasMember {
 // export returns g's BrokerData as topic routes carry it: brokerId 0 and
 // every live member at its stable id, the leader too, so a pull redirected
 // to any member's stable id finds it.
-func (g *brokerGroup) export(name string) BrokerData {
+func (g *brokerGroup) export(name string) wire.BrokerData {
 	addrs := make(map[int64]string, len(g.addrs)+1)
 	for id, a := range g.addrs {
 		addrs[id] = a
 	}
 	if g.master != "" {
-		addrs[MasterID] = g.master
+		addrs[wire.MasterID] = g.master
 	}
-	return BrokerData{
+	return wire.BrokerData{
 		BrokerAddrs:        addrs,
 		BrokerName:         name,
 		Cluster:            g.cluster,
@@ -703,18 +693,18 @@ func (g *brokerGroup) export(name string) BrokerData {
 
 // ClusterInfo returns every group and every cluster's brokerNames (sorted).
 // It never lists write aliases, and a live leader appears once, at brokerId 0.
-func (t *RouteTable) ClusterInfo() ClusterInfo {
+func (t *RouteTable) ClusterInfo() wire.ClusterInfo {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	ci := ClusterInfo{
-		BrokerAddrTable:  make(map[string]BrokerData, len(t.groups)),
+	ci := wire.ClusterInfo{
+		BrokerAddrTable:  make(map[string]wire.BrokerData, len(t.groups)),
 		ClusterAddrTable: make(map[string][]string, len(t.clusters)),
 	}
 	for name, g := range t.groups {
 		bd := g.export(name)
 		if t.masterClaimLiveLocked(g, "") {
 			for id, a := range bd.BrokerAddrs {
-				if id != MasterID && a == g.master {
+				if id != wire.MasterID && a == g.master {
 					delete(bd.BrokerAddrs, id)
 				}
 			}
@@ -760,7 +750,7 @@ func (t *RouteTable) TopicsByCluster(cluster string) []string {
 
 // anyRoutableLocked reports whether one of the groups in byBroker (restricted
 // to names when not nil) appears in topic routes.
-func (t *RouteTable) anyRoutableLocked(byBroker map[string]QueueData, names map[string]struct{}) bool {
+func (t *RouteTable) anyRoutableLocked(byBroker map[string]wire.QueueData, names map[string]struct{}) bool {
 	for bn := range byBroker {
 		if names != nil {
 			if _, ok := names[bn]; !ok {
@@ -805,12 +795,12 @@ func (t *RouteTable) DeleteTopic(topic, cluster string) bool {
 // before maintenance) and returns how many topics changed. A later registration
 // with a new data version restores the broker's own permissions, as in Java.
 func (t *RouteTable) WipeWritePerm(brokerName string) int {
-	return t.changePerm(brokerName, func(p int32) int32 { return p &^ PermWrite })
+	return t.changePerm(brokerName, func(p int32) int32 { return p &^ wire.PermWrite })
 }
 
 // AddWritePerm sets the write bit again; it returns how many topics changed.
 func (t *RouteTable) AddWritePerm(brokerName string) int {
-	return t.changePerm(brokerName, func(p int32) int32 { return p | PermWrite })
+	return t.changePerm(brokerName, func(p int32) int32 { return p | wire.PermWrite })
 }
 
 func (t *RouteTable) changePerm(brokerName string, f func(int32) int32) int {

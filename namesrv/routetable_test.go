@@ -5,25 +5,27 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/raftmq/raftmq/wire"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type connID int
 
-func topics(names ...string) map[string]TopicConfig {
-	m := make(map[string]TopicConfig, len(names))
+func topics(names ...string) map[string]wire.TopicConfig {
+	m := make(map[string]wire.TopicConfig, len(names))
 	for _, n := range names {
-		m[n] = TopicConfig{TopicName: n, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}
+		m[n] = wire.TopicConfig{TopicName: n, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}
 	}
 	return m
 }
 
-func reg(addr string, id, term int64, tp map[string]TopicConfig) Registration {
+func reg(addr string, id, term int64, tp map[string]wire.TopicConfig) Registration {
 	return Registration{
 		ClusterName: "c1", BrokerName: "broker-a", BrokerAddr: addr, BrokerID: id,
 		HAServerAddr: addr + "-ha",
-		DataVersion:  DataVersion{Counter: 1, StateVersion: term, Timestamp: 100},
+		DataVersion:  wire.DataVersion{Counter: 1, StateVersion: term, Timestamp: 100},
 		Topics:       tp, Conn: connID(len(addr)),
 	}
 }
@@ -60,13 +62,13 @@ func TestRegisterAndRoute(t *testing.T) {
 	if !ok {
 		t.Fatal("T1 has no route")
 	}
-	want := &TopicRouteData{
-		BrokerDatas: []BrokerData{{
+	want := &wire.TopicRouteData{
+		BrokerDatas: []wire.BrokerData{{
 			BrokerAddrs: map[int64]string{0: "10.0.0.1:10911", 1: "10.0.0.2:10911"},
 			BrokerName:  "broker-a", Cluster: "c1",
 		}},
 		FilterServerTable: map[string][]string{},
-		QueueDatas:        []QueueData{{BrokerName: "broker-a", Perm: 6, ReadQueueNums: 4, WriteQueueNums: 4}},
+		QueueDatas:        []wire.QueueData{{BrokerName: "broker-a", Perm: 6, ReadQueueNums: 4, WriteQueueNums: 4}},
 	}
 	if !reflect.DeepEqual(rd, want) {
 		t.Fatalf("route\n got %+v\nwant %+v", rd, want)
@@ -113,7 +115,7 @@ func TestReRegisterTopicChanges(t *testing.T) {
 	// New data version: topics missing from the table lose the group's queues.
 	r.DataVersion.Counter++
 	r.Topics = topics("T1", "T3")
-	r.Topics["T1"] = TopicConfig{ReadQueueNums: 8, WriteQueueNums: 2, Perm: 7}
+	r.Topics["T1"] = wire.TopicConfig{ReadQueueNums: 8, WriteQueueNums: 2, Perm: 7}
 	mustRegister(t, rt, r, t0)
 	if _, ok := rt.TopicRoute("T2"); ok {
 		t.Fatal("T2 survived a table without it")
@@ -360,7 +362,7 @@ func TestWritePerm(t *testing.T) {
 		t.Fatalf("wiped %d", n)
 	}
 	rd, _ := rt.TopicRoute("T")
-	if rd.QueueDatas[0].Perm != PermRead {
+	if rd.QueueDatas[0].Perm != wire.PermRead {
 		t.Fatalf("perm after wipe %d", rd.QueueDatas[0].Perm)
 	}
 	if n := rt.WipeWritePerm("broker-a"); n != 0 {
@@ -369,7 +371,7 @@ func TestWritePerm(t *testing.T) {
 	// A periodic re-registration (same version) keeps the wipe.
 	mustRegister(t, rt, r, t0)
 	rd, _ = rt.TopicRoute("T")
-	if rd.QueueDatas[0].Perm != PermRead {
+	if rd.QueueDatas[0].Perm != wire.PermRead {
 		t.Fatal("wipe undone by an unchanged registration")
 	}
 	if n := rt.AddWritePerm("broker-a"); n != 2 {
@@ -446,7 +448,7 @@ func TestRouteJSONCacheTracksMutations(t *testing.T) {
 			if !ok {
 				continue
 			}
-			fresh, _ := marshalCompact(rd)
+			fresh, _ := wire.Marshal(rd)
 			if string(got) != string(fresh) {
 				t.Fatalf("%s: %s cached\n%s\nfresh\n%s", step, topic, got, fresh)
 			}

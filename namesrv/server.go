@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Defaults of Config.
@@ -27,15 +28,6 @@ const (
 const (
 	codeUpdateNamesrvConfig int32 = 318
 	codeGetNamesrvConfig    int32 = 319
-)
-
-// REGISTER_BROKER ext fields raftmq brokers add (plain brokers send neither).
-const (
-	// ExtMemberID is the member's dLegerSelfId, stable across restarts.
-	ExtMemberID = "raftmqMemberId"
-	// ExtMemberOrdinal is the member's 0-based index in dLegerPeers; its
-	// stable brokerId is 1+ordinal.
-	ExtMemberOrdinal = "raftmqMemberOrdinal"
 )
 
 // poolName is the worker pool the namesrv's handlers run on when it owns the
@@ -332,13 +324,13 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		return errorResponse(remoting.InvalidParameter, "header field brokerId missing or not a number")
 	}
 	reg.BrokerID = id
-	reg.MemberID = req.Ext(ExtMemberID)
+	reg.MemberID = req.Ext(wire.ExtMemberID)
 	reg.MemberOrdinal = -1
-	if v, ok, err := req.ExtInt64(ExtMemberOrdinal); err != nil {
+	if v, ok, err := req.ExtInt64(wire.ExtMemberOrdinal); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)
 	} else if ok {
 		if v < 0 || v > MaxMemberOrdinal {
-			return errorResponse(remoting.InvalidParameter, "%s %d outside 0..%d", ExtMemberOrdinal, v, MaxMemberOrdinal)
+			return errorResponse(remoting.InvalidParameter, "%s %d outside 0..%d", wire.ExtMemberOrdinal, v, MaxMemberOrdinal)
 		}
 		reg.MemberOrdinal = int(v)
 	}
@@ -356,7 +348,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		return errorResponse(remoting.InvalidParameter, "%v", err)
 	} else if v {
 		return errorResponse(remoting.SystemError,
-			"compressed RegisterBrokerBody is not supported by this namesrv; register with compressedRegister=false")
+			"compressed wire.RegisterBrokerBody is not supported by this namesrv; register with compressedRegister=false")
 	}
 	if want, ok, err := req.ExtInt64("bodyCrc32"); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)
@@ -373,7 +365,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		reg.DataVersion = body.TopicConfigSerializeWrapper.DataVersion
 		reg.Topics = body.TopicConfigSerializeWrapper.TopicConfigTable
 		if reg.Topics == nil {
-			reg.Topics = map[string]TopicConfig{}
+			reg.Topics = map[string]wire.TopicConfig{}
 		}
 	}
 	res, err := s.table.Register(reg, s.now())
@@ -397,7 +389,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		resp.SetExt("masterAddr", res.MasterAddr)
 	}
 	if order := s.kv.List(NamespaceOrderTopicConfig); order != nil {
-		b, err := marshalCompact(KVTable{Table: order})
+		b, err := wire.Marshal(wire.KVTable{Table: order})
 		if err == nil {
 			resp.Body = b
 		}
@@ -446,7 +438,7 @@ func (s *Server) handleGetRouteInfo(_ context.Context, _ *remoting.Conn, req *re
 }
 
 func bodyResponse(v any) *remoting.Command {
-	b, err := marshalCompact(v)
+	b, err := wire.Marshal(v)
 	if err != nil {
 		return errorResponse(remoting.SystemError, "%v", err)
 	}
@@ -460,7 +452,7 @@ func (s *Server) handleClusterInfo(context.Context, *remoting.Conn, *remoting.Co
 }
 
 func (s *Server) handleAllTopics(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
-	return bodyResponse(TopicList{TopicList: s.table.AllTopics()})
+	return bodyResponse(wire.TopicList{TopicList: s.table.AllTopics()})
 }
 
 func (s *Server) handleTopicsByCluster(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -468,7 +460,7 @@ func (s *Server) handleTopicsByCluster(_ context.Context, _ *remoting.Conn, req 
 	if bad != nil {
 		return bad
 	}
-	return bodyResponse(TopicList{TopicList: s.table.TopicsByCluster(f[0])})
+	return bodyResponse(wire.TopicList{TopicList: s.table.TopicsByCluster(f[0])})
 }
 
 func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -528,7 +520,7 @@ func (s *Server) handleKVList(_ context.Context, _ *remoting.Conn, req *remoting
 	if t == nil {
 		return errorResponse(remoting.QueryNotFound, "No config item, Namespace: %s", f[0])
 	}
-	return bodyResponse(KVTable{Table: t})
+	return bodyResponse(wire.KVTable{Table: t})
 }
 
 func (s *Server) handleWipeWritePerm(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -560,17 +552,17 @@ func (s *Server) handleQueryDataVersion(_ context.Context, _ *remoting.Conn, req
 	if bad != nil {
 		return bad
 	}
-	var dv DataVersion
+	var dv wire.DataVersion
 	if len(req.Body) > 0 {
 		if err := decodeDataVersion(req.Body, &dv); err != nil {
-			return errorResponse(remoting.InvalidParameter, "bad DataVersion body: %v", err)
+			return errorResponse(remoting.InvalidParameter, "bad wire.DataVersion body: %v", err)
 		}
 	}
 	changed, stored := s.table.QueryDataVersion(f[0], f[1], dv, s.now())
 	resp := success()
 	resp.SetExt("changed", strconv.FormatBool(changed))
 	if stored != nil {
-		b, err := marshalCompact(stored)
+		b, err := wire.Marshal(stored)
 		if err != nil {
 			return errorResponse(remoting.SystemError, "%v", err)
 		}

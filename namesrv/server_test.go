@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // fakeClock is a settable clock for expiry tests.
@@ -77,12 +78,12 @@ func (h *harness) callVia(cli *remoting.Client, code int32, ext map[string]strin
 	return resp
 }
 
-func registerBody(t *testing.T, term, counter int64, topics map[string]TopicConfig) []byte {
+func registerBody(t *testing.T, term, counter int64, topics map[string]wire.TopicConfig) []byte {
 	t.Helper()
-	b, err := json.Marshal(RegisterBrokerBody{
+	b, err := json.Marshal(wire.RegisterBrokerBody{
 		FilterServerList: []string{},
-		TopicConfigSerializeWrapper: TopicConfigWrapper{
-			DataVersion:      DataVersion{Counter: counter, StateVersion: term, Timestamp: 1},
+		TopicConfigSerializeWrapper: wire.TopicConfigWrapper{
+			DataVersion:      wire.DataVersion{Counter: counter, StateVersion: term, Timestamp: 1},
 			TopicConfigTable: topics,
 		},
 	})
@@ -99,18 +100,18 @@ func registerExt(addr string, id int64) map[string]string {
 	}
 }
 
-func (h *harness) register(addr string, id, term int64, topics map[string]TopicConfig) *remoting.Command {
+func (h *harness) register(addr string, id, term int64, topics map[string]wire.TopicConfig) *remoting.Command {
 	h.t.Helper()
 	return h.call(remoting.RegisterBroker, registerExt(addr, id), registerBody(h.t, term, 1, topics))
 }
 
-func (h *harness) route(topic string) (*remoting.Command, *TopicRouteData) {
+func (h *harness) route(topic string) (*remoting.Command, *wire.TopicRouteData) {
 	h.t.Helper()
 	resp := h.call(remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	if resp.Code != remoting.Success {
 		return resp, nil
 	}
-	var rd TopicRouteData
+	var rd wire.TopicRouteData
 	if err := json.Unmarshal(resp.Body, &rd); err != nil {
 		h.t.Fatalf("route body %q: %v", resp.Body, err)
 	}
@@ -262,7 +263,7 @@ func TestServerAdminCalls(t *testing.T) {
 	h.register("127.0.0.1:10911", 0, 1, topics("T", "U", "TBW102"))
 
 	resp := h.call(remoting.GetBrokerClusterInfo, nil, nil)
-	var ci ClusterInfo
+	var ci wire.ClusterInfo
 	if err := json.Unmarshal(resp.Body, &ci); err != nil || !reflect.DeepEqual(ci.ClusterAddrTable["DefaultCluster"], []string{"broker-a"}) {
 		t.Fatalf("cluster info %s: %v", resp.Body, err)
 	}
@@ -285,7 +286,7 @@ func TestServerAdminCalls(t *testing.T) {
 	if resp.Code != remoting.Success || resp.Ext("wipeTopicCount") != "2" {
 		t.Fatalf("wipe: %v %v", resp, resp.ExtFields)
 	}
-	if _, rd := h.route("T"); rd.QueueDatas[0].Perm != PermRead {
+	if _, rd := h.route("T"); rd.QueueDatas[0].Perm != wire.PermRead {
 		t.Fatalf("perm after wipe: %+v", rd.QueueDatas)
 	}
 	resp = h.call(remoting.AddWritePermOfBroker, map[string]string{"brokerName": "broker-a"}, nil)
@@ -349,12 +350,12 @@ func TestServerQueryDataVersion(t *testing.T) {
 	h := startServer(t, time.Hour)
 	h.register("127.0.0.1:10911", 0, 1, topics("T"))
 	ext := map[string]string{"clusterName": "DefaultCluster", "brokerAddr": "127.0.0.1:10911", "brokerName": "broker-a", "brokerId": "0"}
-	same, _ := json.Marshal(DataVersion{Counter: 1, StateVersion: 1, Timestamp: 1})
+	same, _ := json.Marshal(wire.DataVersion{Counter: 1, StateVersion: 1, Timestamp: 1})
 	resp := h.call(remoting.QueryDataVersion, ext, same)
 	if resp.Code != remoting.Success || resp.Ext("changed") != "false" || string(resp.Body) != string(same) {
 		t.Fatalf("unchanged: %v %v %s", resp, resp.ExtFields, resp.Body)
 	}
-	other, _ := json.Marshal(DataVersion{Counter: 2, StateVersion: 1, Timestamp: 1})
+	other, _ := json.Marshal(wire.DataVersion{Counter: 2, StateVersion: 1, Timestamp: 1})
 	if resp = h.call(remoting.QueryDataVersion, ext, other); resp.Ext("changed") != "true" {
 		t.Fatalf("changed: %v", resp.ExtFields)
 	}

@@ -141,7 +141,7 @@ func waitLeader(ctx context.Context, ns string, members int, timeout time.Durati
 	}
 }
 
-func distinct(m map[string]string) map[string]bool {
+func distinct(m map[int64]string) map[string]bool {
 	out := map[string]bool{}
 	for _, v := range m {
 		out[v] = true

@@ -22,19 +22,20 @@
 // when it loses leadership so that a later re-election does not resurrect
 // stale owners.
 //
-// # Wiring (for the broker)
+// # Wiring (broker)
 //
-//   - Create one Manager per broker with New(Config{}) (zero Config = 60 s
-//     TTL, wall clock).
-//   - LOCK_BATCH_MQ (41): resp, err := m.HandleLock(req.Body); on error answer
-//     SYSTEM_ERROR (1) with err.Error() as remark; else code 0 with body resp.
-//   - UNLOCK_BATCH_MQ (42): err := m.HandleUnlock(req.Body); answer 0 or 1.
-//   - On a client connection close / heartbeat expiry: m.DropClient(clientID).
-//   - Periodically (e.g. with the 10 s channel scan): m.Expire().
-//   - On leadership loss: m.Reset().
-//   - Pull of an orderly group may consult m.IsLocked; the send path's
-//     retry/DLQ decision may consult m.GroupHasLiveLocks (Java 5.x sends
-//     retries of a group holding orderly locks to the DLQ).
+//   - The broker holds one Manager, New(Config{Logger: ...}) (60 s TTL, wall
+//     clock).
+//   - LOCK_BATCH_MQ (41), leader only: body, err := m.HandleLock(req.Body);
+//     an error answers SYSTEM_ERROR (1) with err.Error() as remark, else code
+//     0 with body.
+//   - UNLOCK_BATCH_MQ (42): err := m.HandleUnlock(req.Body); answers 0 or 1.
+//   - A closed client connection and UNREGISTER_CLIENT: m.DropClient(clientID).
+//     A client whose heartbeats stopped loses its locks by the TTL.
+//   - The 10 s client scan: m.Expire().
+//   - Leadership lost: m.Reset().
+//   - A send to %RETRY%<group> goes to the group's DLQ while
+//     m.GroupHasLiveLocks(group, "") (Java 5.x's handleRetryAndDLQ).
 package lockmgr
 
 import (
@@ -47,85 +48,82 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// DefaultLockTTL is how long a lock lives without renewal (Java's
+// defaultLockTTL is how long a lock lives without renewal (Java's
 // rocketmq.broker.rebalance.lockMaxLiveTime).
-const DefaultLockTTL = 60 * time.Second
+const defaultLockTTL = 60 * time.Second
 
-// MaxBodyBytes bounds the JSON body accepted by the decoders. A lock body for
+// maxBodyBytes bounds the JSON body accepted by the decoders. A lock body for
 // thousands of queues is a few hundred KiB; anything larger is refused before
 // it is parsed.
-const MaxBodyBytes = 4 << 20
+const maxBodyBytes = 4 << 20
 
-// MaxQueuesPerRequest bounds the number of queues in one lock/unlock body.
-const MaxQueuesPerRequest = 65536
+// maxQueuesPerRequest bounds the number of queues in one lock/unlock body.
+const maxQueuesPerRequest = 65536
 
-// MessageQueue identifies one queue of a topic on a broker, exactly as the
+// messageQueue identifies one queue of a topic on a broker, exactly as the
 // clients encode it in lock bodies (§5.9).
-type MessageQueue struct {
+type messageQueue struct {
 	Topic      string `json:"topic"`
 	BrokerName string `json:"brokerName"`
 	QueueID    int    `json:"queueId"`
 }
 
-// LockBatchRequestBody is the body of LOCK_BATCH_MQ and, with the same
+// lockBatchRequestBody is the body of LOCK_BATCH_MQ and, with the same
 // fields, UNLOCK_BATCH_MQ. Go sends consumerGroup, clientId and mqSet; Java
 // adds onlyThisBroker.
-type LockBatchRequestBody struct {
+type lockBatchRequestBody struct {
 	ConsumerGroup  string         `json:"consumerGroup"`
 	ClientID       string         `json:"clientId"`
 	OnlyThisBroker bool           `json:"onlyThisBroker"`
-	MQSet          []MessageQueue `json:"mqSet"`
+	MQSet          []messageQueue `json:"mqSet"`
 }
 
-// UnlockBatchRequestBody is the body of UNLOCK_BATCH_MQ.
-type UnlockBatchRequestBody = LockBatchRequestBody
-
-// LockBatchResponseBody is the body of a successful LOCK_BATCH_MQ answer.
+// lockBatchResponseBody is the body of a successful LOCK_BATCH_MQ answer.
 // LockOKMQSet is always encoded as an array (never null).
-type LockBatchResponseBody struct {
-	LockOKMQSet []MessageQueue `json:"lockOKMQSet"`
+type lockBatchResponseBody struct {
+	LockOKMQSet []messageQueue `json:"lockOKMQSet"`
 }
 
-// ErrInvalidBody is wrapped by every decoding/validation error.
-var ErrInvalidBody = errors.New("lockmgr: invalid lock body")
+// errInvalidBody is wrapped by every decoding/validation error.
+var errInvalidBody = errors.New("lockmgr: invalid lock body")
 
-// DecodeLockBatchRequest parses and validates a lock or unlock body. It never
-// panics and refuses bodies larger than MaxBodyBytes or with more than
-// MaxQueuesPerRequest queues.
-func DecodeLockBatchRequest(b []byte) (LockBatchRequestBody, error) {
-	var req LockBatchRequestBody
+// decodeLockBatchRequest parses and validates a lock or unlock body. It never
+// panics and refuses bodies larger than maxBodyBytes or with more than
+// maxQueuesPerRequest queues.
+func decodeLockBatchRequest(b []byte) (lockBatchRequestBody, error) {
+	var req lockBatchRequestBody
 	if len(b) == 0 {
-		return req, fmt.Errorf("%w: empty body", ErrInvalidBody)
+		return req, fmt.Errorf("%w: empty body", errInvalidBody)
 	}
-	if len(b) > MaxBodyBytes {
-		return req, fmt.Errorf("%w: body of %d bytes exceeds %d", ErrInvalidBody, len(b), MaxBodyBytes)
+	if len(b) > maxBodyBytes {
+		return req, fmt.Errorf("%w: body of %d bytes exceeds %d", errInvalidBody, len(b), maxBodyBytes)
 	}
 	if err := json.Unmarshal(b, &req); err != nil {
-		return LockBatchRequestBody{}, fmt.Errorf("%w: %v", ErrInvalidBody, err)
+		return lockBatchRequestBody{}, fmt.Errorf("%w: %v", errInvalidBody, err)
 	}
 	if req.ConsumerGroup == "" {
-		return LockBatchRequestBody{}, fmt.Errorf("%w: consumerGroup is empty", ErrInvalidBody)
+		return lockBatchRequestBody{}, fmt.Errorf("%w: consumerGroup is empty", errInvalidBody)
 	}
 	if req.ClientID == "" {
-		return LockBatchRequestBody{}, fmt.Errorf("%w: clientId is empty", ErrInvalidBody)
+		return lockBatchRequestBody{}, fmt.Errorf("%w: clientId is empty", errInvalidBody)
 	}
-	if len(req.MQSet) > MaxQueuesPerRequest {
-		return LockBatchRequestBody{}, fmt.Errorf("%w: %d queues exceed %d", ErrInvalidBody, len(req.MQSet), MaxQueuesPerRequest)
+	if len(req.MQSet) > maxQueuesPerRequest {
+		return lockBatchRequestBody{}, fmt.Errorf("%w: %d queues exceed %d", errInvalidBody, len(req.MQSet), maxQueuesPerRequest)
 	}
 	for _, mq := range req.MQSet {
 		if mq.Topic == "" || mq.QueueID < 0 {
-			return LockBatchRequestBody{}, fmt.Errorf("%w: bad queue %+v", ErrInvalidBody, mq)
+			return lockBatchRequestBody{}, fmt.Errorf("%w: bad queue %+v", errInvalidBody, mq)
 		}
 	}
 	return req, nil
 }
 
-// EncodeLockBatchResponse renders the LOCK_BATCH_MQ answer body.
-func EncodeLockBatchResponse(locked []MessageQueue) []byte {
+// encodeLockBatchResponse renders the LOCK_BATCH_MQ answer body.
+func encodeLockBatchResponse(locked []messageQueue) []byte {
 	if locked == nil {
-		locked = []MessageQueue{}
+		locked = []messageQueue{}
 	}
-	b, err := json.Marshal(LockBatchResponseBody{LockOKMQSet: locked})
+	b, err := json.Marshal(lockBatchResponseBody{LockOKMQSet: locked})
 	if err != nil {
 		// Unreachable for strings and ints; answer "nothing locked" rather
 		// than a malformed body.
@@ -136,7 +134,7 @@ func EncodeLockBatchResponse(locked []MessageQueue) []byte {
 
 // Config configures a Manager. The zero value is usable.
 type Config struct {
-	// LockTTL is the lifetime of an unrenewed lock; 0 means DefaultLockTTL.
+	// LockTTL is the lifetime of an unrenewed lock; 0 means defaultLockTTL.
 	LockTTL time.Duration
 	// Now is the clock; nil means time.Now. Tests inject a fake.
 	Now func() time.Time
@@ -158,7 +156,7 @@ type Manager struct {
 	logger hclog.Logger
 
 	mu     sync.Mutex
-	groups map[string]map[MessageQueue]*lockEntry
+	groups map[string]map[messageQueue]*lockEntry
 }
 
 // New returns an empty Manager.
@@ -167,10 +165,10 @@ func New(cfg Config) *Manager {
 		ttl:    cfg.LockTTL,
 		now:    cfg.Now,
 		logger: cfg.Logger,
-		groups: make(map[string]map[MessageQueue]*lockEntry),
+		groups: make(map[string]map[messageQueue]*lockEntry),
 	}
 	if m.ttl <= 0 {
-		m.ttl = DefaultLockTTL
+		m.ttl = defaultLockTTL
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -185,23 +183,23 @@ func (m *Manager) expired(e *lockEntry, now time.Time) bool {
 	return now.Sub(e.lastRenew) > m.ttl
 }
 
-// TryLockBatch locks for clientID every queue of mqs that is free, expired or
+// tryLockBatch locks for clientID every queue of mqs that is free, expired or
 // already held by clientID, renews them, and returns them (deduplicated, in
 // request order). Queues held by another live client are left out.
-func (m *Manager) TryLockBatch(group, clientID string, mqs []MessageQueue) []MessageQueue {
+func (m *Manager) tryLockBatch(group, clientID string, mqs []messageQueue) []messageQueue {
 	if group == "" || clientID == "" {
-		return []MessageQueue{}
+		return []messageQueue{}
 	}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	table := m.groups[group]
 	if table == nil {
-		table = make(map[MessageQueue]*lockEntry)
+		table = make(map[messageQueue]*lockEntry)
 		m.groups[group] = table
 	}
-	locked := make([]MessageQueue, 0, len(mqs))
-	seen := make(map[MessageQueue]struct{}, len(mqs))
+	locked := make([]messageQueue, 0, len(mqs))
+	seen := make(map[messageQueue]struct{}, len(mqs))
 	for _, mq := range mqs {
 		if _, dup := seen[mq]; dup {
 			continue
@@ -230,9 +228,9 @@ func (m *Manager) TryLockBatch(group, clientID string, mqs []MessageQueue) []Mes
 	return locked
 }
 
-// UnlockBatch releases the queues of mqs that clientID holds and returns how
+// unlockBatch releases the queues of mqs that clientID holds and returns how
 // many it released. Queues held by others are untouched.
-func (m *Manager) UnlockBatch(group, clientID string, mqs []MessageQueue) int {
+func (m *Manager) unlockBatch(group, clientID string, mqs []messageQueue) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	table := m.groups[group]
@@ -249,8 +247,8 @@ func (m *Manager) UnlockBatch(group, clientID string, mqs []MessageQueue) int {
 	return n
 }
 
-// IsLocked reports whether clientID holds a live lock on mq in group.
-func (m *Manager) IsLocked(group string, mq MessageQueue, clientID string) bool {
+// isLocked reports whether clientID holds a live lock on mq in group.
+func (m *Manager) isLocked(group string, mq messageQueue, clientID string) bool {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -258,8 +256,8 @@ func (m *Manager) IsLocked(group string, mq MessageQueue, clientID string) bool 
 	return e != nil && e.clientID == clientID && !m.expired(e, now)
 }
 
-// Owner returns the live holder of mq in group, if any.
-func (m *Manager) Owner(group string, mq MessageQueue) (clientID string, ok bool) {
+// owner returns the live holder of mq in group, if any.
+func (m *Manager) owner(group string, mq messageQueue) (clientID string, ok bool) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -334,24 +332,24 @@ func (m *Manager) DropClient(clientID string) int {
 func (m *Manager) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.groups = make(map[string]map[MessageQueue]*lockEntry)
+	m.groups = make(map[string]map[messageQueue]*lockEntry)
 }
 
 // HandleLock serves a LOCK_BATCH_MQ body: decode, lock, encode the answer.
 func (m *Manager) HandleLock(body []byte) ([]byte, error) {
-	req, err := DecodeLockBatchRequest(body)
+	req, err := decodeLockBatchRequest(body)
 	if err != nil {
 		return nil, err
 	}
-	return EncodeLockBatchResponse(m.TryLockBatch(req.ConsumerGroup, req.ClientID, req.MQSet)), nil
+	return encodeLockBatchResponse(m.tryLockBatch(req.ConsumerGroup, req.ClientID, req.MQSet)), nil
 }
 
 // HandleUnlock serves an UNLOCK_BATCH_MQ body.
 func (m *Manager) HandleUnlock(body []byte) error {
-	req, err := DecodeLockBatchRequest(body)
+	req, err := decodeLockBatchRequest(body)
 	if err != nil {
 		return err
 	}
-	m.UnlockBatch(req.ConsumerGroup, req.ClientID, req.MQSet)
+	m.unlockBatch(req.ConsumerGroup, req.ClientID, req.MQSet)
 	return nil
 }

@@ -30,8 +30,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func mq(topic string, q int) MessageQueue {
-	return MessageQueue{Topic: topic, BrokerName: "broker-a", QueueID: q}
+func mq(topic string, q int) messageQueue {
+	return messageQueue{Topic: topic, BrokerName: "broker-a", QueueID: q}
 }
 
 func newTestManager() (*Manager, *fakeClock) {
@@ -41,102 +41,102 @@ func newTestManager() (*Manager, *fakeClock) {
 
 func TestLockFreeQueuesAndRefuseOthers(t *testing.T) {
 	m, _ := newTestManager()
-	got := m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0), mq("T", 1)})
-	if want := []MessageQueue{mq("T", 0), mq("T", 1)}; !reflect.DeepEqual(got, want) {
+	got := m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0), mq("T", 1)})
+	if want := []messageQueue{mq("T", 0), mq("T", 1)}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("c1 locked %v, want %v", got, want)
 	}
-	got = m.TryLockBatch("g", "c2", []MessageQueue{mq("T", 1), mq("T", 2)})
-	if want := []MessageQueue{mq("T", 2)}; !reflect.DeepEqual(got, want) {
+	got = m.tryLockBatch("g", "c2", []messageQueue{mq("T", 1), mq("T", 2)})
+	if want := []messageQueue{mq("T", 2)}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("c2 locked %v, want %v", got, want)
 	}
-	if !m.IsLocked("g", mq("T", 1), "c1") || m.IsLocked("g", mq("T", 1), "c2") {
+	if !m.isLocked("g", mq("T", 1), "c1") || m.isLocked("g", mq("T", 1), "c2") {
 		t.Fatal("queue 1 must be held by c1 only")
 	}
 	// Another group is independent.
-	if got := m.TryLockBatch("g2", "c2", []MessageQueue{mq("T", 1)}); len(got) != 1 {
+	if got := m.tryLockBatch("g2", "c2", []messageQueue{mq("T", 1)}); len(got) != 1 {
 		t.Fatalf("other group: locked %v", got)
 	}
 }
 
 func TestRelockRenewsAndExpiryAllowsTakeover(t *testing.T) {
 	m, clk := newTestManager()
-	m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0)})
+	m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0)})
 	clk.Advance(50 * time.Second)
 	// Renewal by the holder at 50 s.
-	if got := m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0)}); len(got) != 1 {
+	if got := m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0)}); len(got) != 1 {
 		t.Fatalf("renewal failed: %v", got)
 	}
 	clk.Advance(50 * time.Second) // 50 s after renewal: still live
-	if got := m.TryLockBatch("g", "c2", []MessageQueue{mq("T", 0)}); len(got) != 0 {
+	if got := m.tryLockBatch("g", "c2", []messageQueue{mq("T", 0)}); len(got) != 0 {
 		t.Fatalf("c2 took a live lock: %v", got)
 	}
 	clk.Advance(11 * time.Second) // 61 s after renewal: expired
-	if m.IsLocked("g", mq("T", 0), "c1") {
+	if m.isLocked("g", mq("T", 0), "c1") {
 		t.Fatal("expired lock still reported held")
 	}
-	if _, ok := m.Owner("g", mq("T", 0)); ok {
+	if _, ok := m.owner("g", mq("T", 0)); ok {
 		t.Fatal("expired lock has an owner")
 	}
-	if got := m.TryLockBatch("g", "c2", []MessageQueue{mq("T", 0)}); len(got) != 1 {
+	if got := m.tryLockBatch("g", "c2", []messageQueue{mq("T", 0)}); len(got) != 1 {
 		t.Fatalf("c2 could not take expired lock: %v", got)
 	}
-	if owner, _ := m.Owner("g", mq("T", 0)); owner != "c2" {
+	if owner, _ := m.owner("g", mq("T", 0)); owner != "c2" {
 		t.Fatalf("owner = %q, want c2", owner)
 	}
 }
 
 func TestUnlockOnlyByHolder(t *testing.T) {
 	m, _ := newTestManager()
-	m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0), mq("T", 1)})
-	if n := m.UnlockBatch("g", "c2", []MessageQueue{mq("T", 0)}); n != 0 {
+	m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0), mq("T", 1)})
+	if n := m.unlockBatch("g", "c2", []messageQueue{mq("T", 0)}); n != 0 {
 		t.Fatalf("c2 unlocked %d queues of c1", n)
 	}
-	if n := m.UnlockBatch("g", "c1", []MessageQueue{mq("T", 0), mq("T", 5)}); n != 1 {
+	if n := m.unlockBatch("g", "c1", []messageQueue{mq("T", 0), mq("T", 5)}); n != 1 {
 		t.Fatalf("c1 unlocked %d, want 1", n)
 	}
-	if got := m.TryLockBatch("g", "c2", []MessageQueue{mq("T", 0), mq("T", 1)}); !reflect.DeepEqual(got, []MessageQueue{mq("T", 0)}) {
+	if got := m.tryLockBatch("g", "c2", []messageQueue{mq("T", 0), mq("T", 1)}); !reflect.DeepEqual(got, []messageQueue{mq("T", 0)}) {
 		t.Fatalf("c2 locked %v after unlock", got)
 	}
 }
 
 func TestDropClientExpireReset(t *testing.T) {
 	m, clk := newTestManager()
-	m.TryLockBatch("g1", "c1", []MessageQueue{mq("T", 0)})
-	m.TryLockBatch("g2", "c1", []MessageQueue{mq("T", 0)})
-	m.TryLockBatch("g1", "c2", []MessageQueue{mq("T", 1)})
+	m.tryLockBatch("g1", "c1", []messageQueue{mq("T", 0)})
+	m.tryLockBatch("g2", "c1", []messageQueue{mq("T", 0)})
+	m.tryLockBatch("g1", "c2", []messageQueue{mq("T", 1)})
 	if n := m.DropClient("c1"); n != 2 {
 		t.Fatalf("DropClient dropped %d, want 2", n)
 	}
-	if m.IsLocked("g1", mq("T", 0), "c1") {
+	if m.isLocked("g1", mq("T", 0), "c1") {
 		t.Fatal("dropped lock still held")
 	}
-	if !m.IsLocked("g1", mq("T", 1), "c2") {
+	if !m.isLocked("g1", mq("T", 1), "c2") {
 		t.Fatal("c2 lost its lock")
 	}
 	if n := m.Expire(); n != 0 {
 		t.Fatalf("Expire dropped %d live locks", n)
 	}
-	clk.Advance(DefaultLockTTL + time.Second)
+	clk.Advance(defaultLockTTL + time.Second)
 	if n := m.Expire(); n != 1 {
 		t.Fatalf("Expire dropped %d, want 1", n)
 	}
-	m.TryLockBatch("g1", "c3", []MessageQueue{mq("T", 1)})
+	m.tryLockBatch("g1", "c3", []messageQueue{mq("T", 1)})
 	m.Reset()
-	if _, ok := m.Owner("g1", mq("T", 1)); ok {
+	if _, ok := m.owner("g1", mq("T", 1)); ok {
 		t.Fatal("lock survived Reset")
 	}
 }
 
 func TestDuplicatesAndEmptyIdentity(t *testing.T) {
 	m, _ := newTestManager()
-	got := m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0), mq("T", 0)})
+	got := m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0), mq("T", 0)})
 	if len(got) != 1 {
 		t.Fatalf("duplicate queue returned %d times", len(got))
 	}
-	if got := m.TryLockBatch("", "c1", []MessageQueue{mq("T", 1)}); len(got) != 0 {
+	if got := m.tryLockBatch("", "c1", []messageQueue{mq("T", 1)}); len(got) != 0 {
 		t.Fatal("empty group locked a queue")
 	}
-	if got := m.TryLockBatch("g", "", []MessageQueue{mq("T", 1)}); len(got) != 0 {
+	if got := m.tryLockBatch("g", "", []messageQueue{mq("T", 1)}); len(got) != 0 {
 		t.Fatal("empty client locked a queue")
 	}
 }
@@ -146,11 +146,11 @@ func TestGroupHasLiveLocks(t *testing.T) {
 	if m.GroupHasLiveLocks("g", "T") {
 		t.Fatal("no locks yet")
 	}
-	m.TryLockBatch("g", "c1", []MessageQueue{mq("T", 0)})
+	m.tryLockBatch("g", "c1", []messageQueue{mq("T", 0)})
 	if !m.GroupHasLiveLocks("g", "T") || m.GroupHasLiveLocks("g", "U") || !m.GroupHasLiveLocks("g", "") {
 		t.Fatal("wrong live-lock answer")
 	}
-	clk.Advance(DefaultLockTTL + time.Second)
+	clk.Advance(defaultLockTTL + time.Second)
 	if m.GroupHasLiveLocks("g", "T") {
 		t.Fatal("expired lock counted as live")
 	}
@@ -189,13 +189,13 @@ func TestHandleLockGoClientBody(t *testing.T) {
 	if err := m.HandleUnlock(body); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.Owner("cg", mq("T", 0)); ok {
+	if _, ok := m.owner("cg", mq("T", 0)); ok {
 		t.Fatal("unlock did not release")
 	}
 }
 
 func TestDecodeRejectsBadBodies(t *testing.T) {
-	big := make([]byte, MaxBodyBytes+1)
+	big := make([]byte, maxBodyBytes+1)
 	cases := map[string][]byte{
 		"empty":        nil,
 		"not json":     []byte("{"),
@@ -209,8 +209,8 @@ func TestDecodeRejectsBadBodies(t *testing.T) {
 	}
 	m, _ := newTestManager()
 	for name, b := range cases {
-		if _, err := DecodeLockBatchRequest(b); !errors.Is(err, ErrInvalidBody) {
-			t.Errorf("%s: err = %v, want ErrInvalidBody", name, err)
+		if _, err := decodeLockBatchRequest(b); !errors.Is(err, errInvalidBody) {
+			t.Errorf("%s: err = %v, want errInvalidBody", name, err)
 		}
 		if _, err := m.HandleLock(b); err == nil {
 			t.Errorf("%s: HandleLock accepted", name)
@@ -223,23 +223,23 @@ func TestDecodeRejectsBadBodies(t *testing.T) {
 
 func TestConcurrentLockersGetDisjointQueues(t *testing.T) {
 	m, _ := newTestManager()
-	var queues []MessageQueue
+	var queues []messageQueue
 	for i := 0; i < 64; i++ {
 		queues = append(queues, mq("T", i))
 	}
-	results := make([][]MessageQueue, 8)
+	results := make([][]messageQueue, 8)
 	var wg sync.WaitGroup
 	for c := 0; c < 8; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				results[c] = append(results[c], m.TryLockBatch("g", fmt.Sprintf("c%d", c), queues)...)
+				results[c] = append(results[c], m.tryLockBatch("g", fmt.Sprintf("c%d", c), queues)...)
 			}
 		}(c)
 	}
 	wg.Wait()
-	owner := map[MessageQueue]int{}
+	owner := map[messageQueue]int{}
 	for c, got := range results {
 		for _, q := range got {
 			if prev, ok := owner[q]; ok && prev != c {
@@ -260,7 +260,7 @@ func FuzzDecodeLockBatchRequest(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := New(Config{})
-		req, err := DecodeLockBatchRequest(b)
+		req, err := decodeLockBatchRequest(b)
 		if err != nil {
 			if _, herr := m.HandleLock(b); herr == nil {
 				t.Fatal("HandleLock accepted what the decoder refused")
@@ -274,7 +274,7 @@ func FuzzDecodeLockBatchRequest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out LockBatchResponseBody
+		var out lockBatchResponseBody
 		if err := json.Unmarshal(resp, &out); err != nil {
 			t.Fatalf("answer %q does not decode: %v", resp, err)
 		}
@@ -286,13 +286,13 @@ func FuzzDecodeLockBatchRequest(f *testing.F) {
 
 func BenchmarkTryLockBatch(b *testing.B) {
 	m := New(Config{})
-	var queues []MessageQueue
+	var queues []messageQueue
 	for i := 0; i < 16; i++ {
 		queues = append(queues, mq("T", i))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if got := m.TryLockBatch("g", "c1", queues); len(got) != 16 {
+		if got := m.tryLockBatch("g", "c1", queues); len(got) != 16 {
 			b.Fatal(len(got))
 		}
 	}

@@ -4,30 +4,32 @@
 // default configuration of %RETRY%<group> and %DLQ%<group> topics. It is
 // pure: it builds records and decides topics; the broker stores them.
 //
-// # Wiring (for the broker)
+// # Wiring (broker)
 //
-// CONSUMER_SEND_MSG_BACK (36):
+// CONSUMER_SEND_MSG_BACK (36) is a leader write: a follower forwards it to
+// the leader, which does (a member that lost leadership meanwhile answers
+// 14 SERVICE_NOT_AVAILABLE):
 //
-//	req, err := retry.ParseSendBackHeader(cmd.ExtFields)   // err ⇒ answer 1 with err.Error()
-//	group := subscription group config of req.Group        // missing ⇒ 26 SUBSCRIPTION_GROUP_NOT_EXIST
-//	broker not writable (follower, wiped perm)             // ⇒ 16 NO_PERMISSION (or 14 on a follower)
+//	req, err := retry.ParseSendBackHeader(cmd.ExtFields)   // err ⇒ 1 SYSTEM_ERROR with err.Error()
+//	g := subscription group config of req.Group            // missing ⇒ 26 SUBSCRIPTION_GROUP_NOT_EXIST, or created when autoCreateSubscriptionGroup
 //	orig := read the committed record at req.Offset        // not found ⇒ 1 SYSTEM_ERROR
-//	res, err := retry.SendBack(req, orig, retry.GroupConfig{RetryQueueNums, RetryMaxTimes})
+//	res, err := retry.SendBack(req, orig, retry.GroupConfig{g.RetryQueueNums, g.RetryMaxTimes})
 //	if res.Drop: answer 0, store nothing (retryQueueNums <= 0)
-//	ensure topic res.Topic exists (RetryTopicConfig / DLQTopicConfig); create it if missing
-//	store res.Message through the normal send path: for a retry it carries
-//	DELAY, so schedule's ToDelayQueue moves it to SCHEDULE_TOPIC_XXXX, which
-//	re-puts it to %RETRY%<group> when due; answer 0 once committed.
+//	ensure RetryTopicConfig(req.Group, g.RetryQueueNums), or DLQTopicConfig(req.Group) when res.ToDLQ
+//	store res.Message in one Raft append after the delay transform: a retry
+//	carries DELAY, so schedule's ToDelayQueue moves it to SCHEDULE_TOPIC_XXXX,
+//	which re-puts it to %RETRY%<group> when due; answer 0 once committed.
 //
-// SEND_MESSAGE/SEND_MESSAGE_V2 to a topic with the %RETRY% prefix (the Go
-// client's fallback when 36 failed), before the delay transform:
+// SEND_MESSAGE/SEND_MESSAGE_V2 of one message to a %RETRY% topic (the Go
+// client's fallback when 36 failed), before the delay transform; the group
+// is the topic minus the prefix (GroupOfRetryTopic) and a group without a
+// config counts as GroupConfig{RetryQueueNums, DefaultMaxReconsumeTimes}:
 //
-//	out, toDLQ := retry.RedirectRetrySend(ext, maxReconsumeTimesHeader, group, lockmgr.GroupHasLiveLocks(...))
-//	store out instead of ext; ensure its topic exists (DLQ config when toDLQ).
+//	out, toDLQ := retry.RedirectRetrySend(ext, maxReconsumeTimesHeader, gc, locks.GroupHasLiveLocks(group, ""))
+//	store out instead of ext; when toDLQ, ensure DLQTopicConfig(group) first.
 //
-// The retry group is the topic minus the prefix (GroupOfRetryTopic); a
-// missing subscription group config answers 26 as Java does (or auto-create
-// it when autoCreateSubscriptionGroup is on).
+// A send to a %RETRY% or %DLQ% topic that does not exist creates it with
+// DefaultTopicConfig; batches to %RETRY% topics are refused.
 package retry
 
 import (
@@ -39,6 +41,7 @@ import (
 	"strings"
 
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Topic defaults of retry and dead-letter topics.
@@ -50,7 +53,7 @@ const (
 	// DLQ_NUMS_PER_GROUP).
 	DLQQueueNums = 1
 	// TopicPerm is the permission of both (read|write).
-	TopicPerm = 6
+	TopicPerm = wire.PermRead | wire.PermWrite
 	// DefaultMaxReconsumeTimes is the default retryMaxTimes of a group.
 	DefaultMaxReconsumeTimes = message.MaxReconsumeTimes
 	// DefaultDelayLevelBase: a send-back with delayLevel 0 uses
@@ -84,29 +87,31 @@ func GroupOfDLQTopic(topic string) (string, bool) {
 	return g, ok && g != ""
 }
 
-// TopicConfig is the default configuration of a retry or DLQ topic, in the
-// units of RocketMQ's TopicConfig.
-type TopicConfig struct {
-	TopicName      string
-	ReadQueueNums  int32
-	WriteQueueNums int32
-	Perm           int32
-}
-
 // RetryTopicConfig is the configuration to create %RETRY%<group> with;
 // retryQueueNums <= 0 means the default (1).
-func RetryTopicConfig(group string, retryQueueNums int32) TopicConfig {
+func RetryTopicConfig(group string, retryQueueNums int32) wire.TopicConfig {
 	if retryQueueNums <= 0 {
 		retryQueueNums = RetryQueueNums
 	}
-	return TopicConfig{TopicName: RetryTopic(group), ReadQueueNums: retryQueueNums,
-		WriteQueueNums: retryQueueNums, Perm: TopicPerm}
+	return wire.NewTopicConfig(RetryTopic(group), retryQueueNums, TopicPerm)
 }
 
 // DLQTopicConfig is the configuration to create %DLQ%<group> with.
-func DLQTopicConfig(group string) TopicConfig {
-	return TopicConfig{TopicName: DLQTopic(group), ReadQueueNums: DLQQueueNums,
-		WriteQueueNums: DLQQueueNums, Perm: TopicPerm}
+func DLQTopicConfig(group string) wire.TopicConfig {
+	return wire.NewTopicConfig(DLQTopic(group), DLQQueueNums, TopicPerm)
+}
+
+// DefaultTopicConfig is the configuration a %RETRY% or %DLQ% topic that does
+// not exist yet is created with when something is sent to it (default queue
+// count); ok is false for any other topic.
+func DefaultTopicConfig(topic string) (tc wire.TopicConfig, ok bool) {
+	if g, isRetry := strings.CutPrefix(topic, message.RetryGroupTopicPrefix); isRetry {
+		return RetryTopicConfig(g, 0), true
+	}
+	if g, isDLQ := strings.CutPrefix(topic, message.DLQGroupTopicPrefix); isDLQ {
+		return DLQTopicConfig(g), true
+	}
+	return wire.TopicConfig{}, false
 }
 
 // GroupConfig is the part of a subscription group's config retries use.
@@ -261,7 +266,7 @@ func SendBack(req SendBackRequest, orig *message.Ext, group GroupConfig) (SendBa
 // directly to a %RETRY% topic (msg.ReconsumeTimes from the send header): if
 // msg.ReconsumeTimes > the max reconsume times (maxReconsumeTimes when >= 0,
 // i.e. the header was present, else group.RetryMaxTimes) or the group holds
-// live orderly locks on the original topic (holdsOrderlyLock, Java 5.x), it
+// live orderly locks (holdsOrderlyLock, Java 5.x), it
 // returns a copy addressed to %DLQ%<group> queue 0 with DELAY=-1 (no delay;
 // what Java stores) and true. Otherwise it returns msg itself and false.
 // Messages to other topics are returned unchanged.

@@ -3,9 +3,11 @@ package retry
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func TestNaming(t *testing.T) {
@@ -34,6 +36,17 @@ func TestNaming(t *testing.T) {
 	dc := DLQTopicConfig("cg")
 	if dc.TopicName != "%DLQ%cg" || dc.ReadQueueNums != 1 || dc.Perm != 6 {
 		t.Fatalf("dlq config %+v", dc)
+	}
+	if rc.TopicFilterType != wire.TopicFilterSingleTag || rc.Attributes == nil || dc.TopicFilterType != wire.TopicFilterSingleTag || dc.Attributes == nil {
+		t.Fatalf("retry/DLQ configs are not Java's defaults: %+v %+v", rc, dc)
+	}
+	for topic, want := range map[string]wire.TopicConfig{"%RETRY%cg": rc, "%DLQ%cg": dc, "%RETRY%": RetryTopicConfig("", 0)} {
+		if got, ok := DefaultTopicConfig(topic); !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("DefaultTopicConfig(%q) = %+v %v, want %+v", topic, got, ok, want)
+		}
+	}
+	if _, ok := DefaultTopicConfig("TopicTest"); ok {
+		t.Error("a plain topic has a retry/DLQ default")
 	}
 }
 

@@ -4,31 +4,31 @@
 // (the delivery time), and the leader-only Service that re-puts due messages
 // to their real topic and queue.
 //
-// # Wiring (for the broker)
+// # Wiring (broker)
 //
-//   - Config: levels, err := ParseDelayLevels(conf.MessageDelayLevel) (or
-//     Default()).
+//   - Config: broker.conf messageDelayLevel is checked and parsed by
+//     ParseDelayLevels (default DefaultDelayLevels); the broker passes the
+//     Levels to the services and to its Raft node.
 //   - Send path (SEND_MESSAGE, and the record CONSUMER_SEND_MSG_BACK builds):
 //     after the transaction-half transform was considered (txn.PrepareHalf
-//     for TRAN_MSG sends), call levels.ToDelayQueue(ext); when it reports
-//     true, store the returned copy instead. It leaves transaction halves,
-//     messages without a positive DELAY and SCHEDULE_TOPIC_XXXX records
-//     alone. An ErrInvalidDelay error (DELAY not an integer) should be
-//     answered with MESSAGE_ILLEGAL (13). Batches with DELAY are refused by
-//     the send processor, as in RocketMQ.
-//   - Dispatch: the CQ tagsCode of every record is levels.TagsCode(record):
-//     the delivery time (ms) for SCHEDULE_TOPIC_XXXX, the tag hash otherwise.
-//     Pass it as the dispatcher's tagsCode function. After dispatching any
-//     SCHEDULE_TOPIC_XXXX entry on the leader, call service.Notify().
-//   - Service: NewService(Config{Levels, Store, Offsets, Logger}); implement
-//     Store (ReadQueue over the ConsumeQueue, ReadRecord over the CommitLog,
-//     Append through the appender; all committed data only) and OffsetStore
-//     (replicate the level->offset map through Raft like consumer offsets;
-//     MarshalOffsets/UnmarshalOffsets give a JSON form shaped like Java's
-//     delayOffset.json). On becoming leader, after
-//     the Barrier: service.Start(ctx); on losing leadership: service.Stop().
-//     SCHEDULE_TOPIC_XXXX must exist with MaxLevel queues (perm 6, not sent
-//     to by clients: refuse with NO_PERMISSION 16).
+//     for TRAN_MSG sends), the broker calls levels.ToDelayQueue(ext) and,
+//     when it reports true, stores the returned copy instead. It leaves
+//     transaction halves, messages without a positive DELAY and
+//     SCHEDULE_TOPIC_XXXX records alone. An ErrInvalidDelay error (DELAY not
+//     an integer) is answered MESSAGE_ILLEGAL (13). Batches with DELAY are
+//     refused by the send processor, as in RocketMQ.
+//   - Dispatch: levels.TagsCode is the Raft node's tagsCode function: the
+//     delivery time (ms) for SCHEDULE_TOPIC_XXXX, the tag hash otherwise.
+//     Every dispatched SCHEDULE_TOPIC_XXXX entry calls service.Notify()
+//     (a no-op while the Service is stopped, i.e. on followers).
+//   - Service: NewService(Config{Levels, Store, Offsets, Logger}). Store
+//     reads the ConsumeQueue and CommitLog (committed data only) and appends
+//     through Raft; OffsetStore replicates the level->offset map through the
+//     Raft metadata log in the MarshalOffsets form (shaped like Java's
+//     delayOffset.json). A new leader calls service.Start(ctx) once its write
+//     gate is open (after the Barrier); leadership loss calls service.Stop().
+//   - SCHEDULE_TOPIC_XXXX exists with MaxLevel queues (perm 6); clients may
+//     not send to it (NO_PERMISSION 16).
 //
 // # Delivery semantics
 //

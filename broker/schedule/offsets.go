@@ -28,17 +28,27 @@ func MarshalOffsets(offsets map[int32]int64) []byte {
 }
 
 // UnmarshalOffsets decodes MarshalOffsets output. Levels must be 1..maxLevels
-// and offsets non-negative; anything else is an error.
+// and offsets non-negative; anything else is an error. It also reads the
+// bare table {"1":5} that brokers stored before they used MarshalOffsets, so
+// a group that replicated that form keeps its delay progress.
 func UnmarshalOffsets(b []byte) (map[int32]int64, error) {
 	if len(b) > maxOffsetsBytes {
 		return nil, errors.New("schedule: delay offset table too large")
 	}
-	var t offsetTable
-	if err := json.Unmarshal(b, &t); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
 		return nil, fmt.Errorf("schedule: delay offsets: %w", err)
 	}
-	out := make(map[int32]int64, len(t.OffsetTable))
-	for k, off := range t.OffsetTable {
+	src := b // the bare form
+	if inner, ok := top["offsetTable"]; ok {
+		src = inner
+	}
+	var table map[string]int64
+	if err := json.Unmarshal(src, &table); err != nil {
+		return nil, fmt.Errorf("schedule: delay offsets: %w", err)
+	}
+	out := make(map[int32]int64, len(table))
+	for k, off := range table {
 		level, err := strconv.ParseInt(k, 10, 32)
 		if err != nil || level < 1 || level > maxLevels {
 			return nil, fmt.Errorf("schedule: delay offsets: bad level %q", k)

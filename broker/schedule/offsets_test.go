@@ -20,9 +20,25 @@ func TestOffsetsRoundTrip(t *testing.T) {
 	}
 }
 
+func TestOffsetsBareForm(t *testing.T) {
+	out, err := UnmarshalOffsets([]byte(`{"1":5,"18":7}`))
+	if err != nil || !maps.Equal(out, map[int32]int64{1: 5, 18: 7}) {
+		t.Fatalf("bare form: %v %v", out, err)
+	}
+	if out, err := UnmarshalOffsets([]byte(`{}`)); err != nil || len(out) != 0 {
+		t.Fatalf("empty table: %v %v", out, err)
+	}
+	for _, bad := range []string{`{"0":1}`, `{"1":-1}`, `{"1":"a"}`} {
+		if _, err := UnmarshalOffsets([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func FuzzUnmarshalOffsets(f *testing.F) {
 	f.Add(MarshalOffsets(map[int32]int64{1: 2, 3: 4}))
 	f.Add([]byte(`{"offsetTable":null}`))
+	f.Add([]byte(`{"1":5,"2":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := UnmarshalOffsets(b)
 		if err != nil {

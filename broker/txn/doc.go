@@ -4,9 +4,9 @@
 // the leader-only Service that checks stale halves back with the producer
 // (CHECK_TRANSACTION_STATE) and discards them after CheckMax checks.
 //
-// # Wiring (for the broker)
+// # Wiring (broker)
 //
-// SEND_MESSAGE with TRAN_MSG=true (IsHalfSend) — before any delay transform:
+// SEND_MESSAGE with TRAN_MSG=true (IsHalfSend), before any delay transform:
 //
 //	half, err := txn.PrepareHalf(ext)   // ErrNoProducerGroup ⇒ MESSAGE_ILLEGAL (13)
 //	store half (RMQ_SYS_TRANS_HALF_TOPIC queue 0, a normal dispatched record)
@@ -14,26 +14,30 @@
 //	answer 0 with ext msgId=r.MsgID, queueId=r.QueueID, queueOffset=r.QueueOffset,
 //	transactionId=r.TransactionID (plus MSG_REGION/TRACE_ON as for any send)
 //
-// END_TRANSACTION (37): req, err := txn.ParseEndTransactionHeader(cmd.ExtFields);
-// outcome, err := svc.EndTransaction(ctx, req). Any error ⇒ SYSTEM_ERROR (1)
-// with err.Error() as remark (ErrNotReady on a follower: the Go client ignores
-// the answer; the new leader's checks resolve the half). On success answer 0,
-// except outcome Ignored (state 0) where Java sends no response at all
-// (for a request with the oneway flag never answer).
+// END_TRANSACTION (37) is a leader write: a follower forwards it to the
+// leader. There: req, err := txn.ParseEndTransactionHeader(cmd.ExtFields)
+// (error ⇒ SYSTEM_ERROR 1); outcome, err := svc.EndTransaction(ctx, req).
+// ErrNotReady (the Service is not running yet: a new leader before its
+// Barrier) ⇒ SERVICE_NOT_AVAILABLE (14) naming the leader; any other error
+// ⇒ SYSTEM_ERROR (1) with err.Error() as remark. On success answer 0 with
+// the outcome as remark, except outcome Ignored (state 0), where Java sends
+// no response at all (and a request with the oneway flag is never answered).
 //
 // Service: txn.NewService(Config{Store, Checker, Progress, BrokerName,
-// FinalizeCommitted, Logger}); Start(ctx) on becoming leader after the
-// Barrier, Stop() on losing leadership.
+// CheckInterval, Timeout, CheckMax, FinalizeCommitted, Logger}), the check
+// timing from the broker's Config (TransactionCheckInterval,
+// TransactionTimeout, TransactionCheckMax); Start(ctx) on becoming leader
+// once the write gate is open, Stop() on losing leadership.
 //   - Store: ReadQueueMessages (ConsumeQueue + CommitLog decode), ReadRecord,
-//     Append. Append must store all messages of one call in one Raft entry:
-//     that is what keeps a commit's final record and its op record together.
-//   - Checker.SendCheck: pick one live producer connection of the group (from
-//     heartbeats) and send the given request oneway; error if none.
-//   - ProgressStore: replicate Progress through Raft (MarshalProgress /
-//     UnmarshalProgress give a JSON form).
+//     Append. Append stores all messages of one call in one Raft entry: that
+//     is what keeps a commit's final record and its op record together.
+//   - Checker.SendCheck: one live producer connection of the group (from
+//     heartbeats) gets the request oneway; error if there is none.
+//   - ProgressStore: Progress is replicated through the Raft metadata log in
+//     the MarshalProgress form.
 //   - Topics RMQ_SYS_TRANS_HALF_TOPIC, RMQ_SYS_TRANS_OP_HALF_TOPIC and
-//     TRANS_CHECK_MAX_TIME_TOPIC (1 queue each) must exist; clients may not
-//     send to them (NO_PERMISSION 16).
+//     TRANS_CHECK_MAX_TIME_TOPIC (1 queue each) exist; clients may not send
+//     to them (NO_PERMISSION 16).
 //
 // FinalizeCommitted applies the delay transform to a committed message that
 // carries DELAY:

@@ -6,7 +6,7 @@
 //
 // Topic routes of raftmq groups carry one write alias per member
 // ("broker-a@n1", write-only queues that are the group's own); the views here
-// fold them into their group (TopicRoute.Groups), so a group is shown, and
+// fold them into their group (RouteGroups), so a group is shown, and
 // its queues and offsets counted, once, always from its leader.
 package admin
 
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Client talks to a set of namesrvs and the brokers they list.
@@ -117,104 +118,30 @@ func (c *Client) invokeNamesrv(ctx context.Context, code int32, ext map[string]s
 	return nil, lastErr
 }
 
-// QueueData is one broker group's queues of a topic.
-type QueueData struct {
-	BrokerName     string `json:"brokerName"`
-	ReadQueueNums  int    `json:"readQueueNums"`
-	WriteQueueNums int    `json:"writeQueueNums"`
-	Perm           int    `json:"perm"`
-	TopicSysFlag   int    `json:"topicSysFlag"`
-}
-
-// BrokerData is one broker group's members: brokerId -> address, 0 is the leader.
-type BrokerData struct {
-	Cluster     string            `json:"cluster"`
-	BrokerName  string            `json:"brokerName"`
-	BrokerAddrs map[string]string `json:"brokerAddrs"`
-}
-
-// LeaderAddr is the address registered as brokerId 0, or "".
-func (b BrokerData) LeaderAddr() string { return b.BrokerAddrs["0"] }
-
-// Members lists the group's addresses ordered by brokerId.
-func (b BrokerData) Members() []Member {
-	out := make([]Member, 0, len(b.BrokerAddrs))
-	for id, addr := range b.BrokerAddrs {
-		n, _ := strconv.ParseInt(id, 10, 64)
-		out = append(out, Member{ID: n, Addr: addr})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// Member is one registered broker of a group.
-type Member struct {
-	ID   int64  `json:"brokerId"`
-	Addr string `json:"addr"`
-}
-
-// TopicRoute is GET_ROUTEINFO_BY_TOPIC's answer.
-type TopicRoute struct {
-	QueueDatas  []QueueData  `json:"queueDatas"`
-	BrokerDatas []BrokerData `json:"brokerDatas"`
-}
-
-// Broker returns the group named name, if the route lists it.
-func (r *TopicRoute) Broker(name string) (BrokerData, bool) {
-	for _, b := range r.BrokerDatas {
-		if b.BrokerName == name {
-			return b, true
-		}
-	}
-	return BrokerData{}, false
-}
-
 // TopicRoute fetches a topic's route from the namesrvs.
-func (c *Client) TopicRoute(ctx context.Context, topic string) (*TopicRoute, error) {
+func (c *Client) TopicRoute(ctx context.Context, topic string) (*wire.TopicRouteData, error) {
 	resp, err := c.invokeNamesrv(ctx, remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	if err != nil {
 		return nil, err
 	}
-	var r TopicRoute
+	var r wire.TopicRouteData
 	if err := json.Unmarshal(resp.Body, &r); err != nil {
 		return nil, fmt.Errorf("decode route of %s: %w", topic, err)
 	}
 	return &r, nil
 }
 
-// ClusterInfo is GET_BROKER_CLUSTER_INFO's answer.
-type ClusterInfo struct {
-	BrokerAddrTable  map[string]BrokerData `json:"brokerAddrTable"`
-	ClusterAddrTable map[string][]string   `json:"clusterAddrTable"`
-}
-
 // ClusterInfo fetches the namesrv's view of clusters and broker groups.
-func (c *Client) ClusterInfo(ctx context.Context) (*ClusterInfo, error) {
+func (c *Client) ClusterInfo(ctx context.Context) (*wire.ClusterInfo, error) {
 	resp, err := c.invokeNamesrv(ctx, remoting.GetBrokerClusterInfo, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	var ci ClusterInfo
+	var ci wire.ClusterInfo
 	if err := json.Unmarshal(resp.Body, &ci); err != nil {
 		return nil, fmt.Errorf("decode cluster info: %w", err)
 	}
 	return &ci, nil
-}
-
-// Groups returns the broker groups of cluster ("" = all clusters), sorted by name.
-func (ci *ClusterInfo) Groups(cluster string) []BrokerData {
-	var out []BrokerData
-	for name, bd := range ci.BrokerAddrTable {
-		if cluster != "" && bd.Cluster != cluster {
-			continue
-		}
-		if bd.BrokerName == "" {
-			bd.BrokerName = name
-		}
-		out = append(out, bd)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].BrokerName < out[j].BrokerName })
-	return out
 }
 
 // TopicList lists every topic the namesrvs know.
@@ -223,23 +150,12 @@ func (c *Client) TopicList(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tl struct {
-		TopicList []string `json:"topicList"`
-	}
+	var tl wire.TopicList
 	if err := json.Unmarshal(resp.Body, &tl); err != nil {
 		return nil, fmt.Errorf("decode topic list: %w", err)
 	}
 	sort.Strings(tl.TopicList)
 	return tl.TopicList, nil
-}
-
-// TopicConfig is what UPDATE_AND_CREATE_TOPIC sends.
-type TopicConfig struct {
-	Topic          string
-	ReadQueueNums  int
-	WriteQueueNums int
-	Perm           int // 6 = read+write
-	Order          bool
 }
 
 // leaders resolves the brokerId-0 addresses of the target groups: one named group,
@@ -266,7 +182,7 @@ func (c *Client) leaders(ctx context.Context, cluster, brokerName string) (map[s
 
 // CreateTopic creates or updates a topic on the leader of each matching group
 // (cluster "" = all clusters; brokerName "" = every group of the cluster).
-func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc TopicConfig) error {
+func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc wire.TopicConfig) error {
 	targets, err := c.leaders(ctx, cluster, brokerName)
 	if err != nil {
 		return err
@@ -281,9 +197,9 @@ func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc
 }
 
 // CreateTopicExt is the UPDATE_AND_CREATE_TOPIC header for tc, defaults filled in
-// (8 queues, write queues = read queues, perm 6), for callers that address a
-// broker themselves.
-func CreateTopicExt(tc TopicConfig) map[string]string {
+// (8 queues, write queues = read queues, perm 6, SINGLE_TAG), for callers that
+// address a broker themselves. Attributes are not sent.
+func CreateTopicExt(tc wire.TopicConfig) map[string]string {
 	if tc.ReadQueueNums <= 0 {
 		tc.ReadQueueNums = 8
 	}
@@ -291,16 +207,19 @@ func CreateTopicExt(tc TopicConfig) map[string]string {
 		tc.WriteQueueNums = tc.ReadQueueNums
 	}
 	if tc.Perm == 0 {
-		tc.Perm = 6
+		tc.Perm = wire.PermRead | wire.PermWrite
+	}
+	if tc.TopicFilterType == "" {
+		tc.TopicFilterType = wire.TopicFilterSingleTag
 	}
 	return map[string]string{
-		"topic":           tc.Topic,
-		"defaultTopic":    "TBW102",
-		"readQueueNums":   strconv.Itoa(tc.ReadQueueNums),
-		"writeQueueNums":  strconv.Itoa(tc.WriteQueueNums),
-		"perm":            strconv.Itoa(tc.Perm),
-		"topicFilterType": "SINGLE_TAG",
-		"topicSysFlag":    "0",
+		"topic":           tc.TopicName,
+		"defaultTopic":    wire.AutoCreateTopic,
+		"readQueueNums":   strconv.Itoa(int(tc.ReadQueueNums)),
+		"writeQueueNums":  strconv.Itoa(int(tc.WriteQueueNums)),
+		"perm":            strconv.Itoa(int(tc.Perm)),
+		"topicFilterType": tc.TopicFilterType,
+		"topicSysFlag":    strconv.Itoa(int(tc.TopicSysFlag)),
 		"order":           strconv.FormatBool(tc.Order),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // fakeBroker answers the broker requests the admin client sends, from fixed tables.
@@ -64,7 +65,7 @@ func startFakeBroker(t *testing.T, fb *fakeBroker) {
 	})
 	srv.Handle(remoting.RaftStatus, "", func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(remoting.Success, "")
-		resp.Body, _ = json.Marshal(RaftStatus{Group: "broker-a", SelfID: "n0", Role: "Leader", Term: 3, LeaderID: "n0", CommitIndex: 42, AppliedIndex: 42, LastIndex: 42})
+		resp.Body, _ = json.Marshal(wire.RaftStatus{Group: "broker-a", SelfID: "n0", Role: "Leader", Term: 3, LeaderID: "n0", CommitIndex: 42, AppliedIndex: 42, LastIndex: 42})
 		return resp
 	})
 	srv.Handle(remoting.RaftTransferLeader, "", func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -93,11 +94,11 @@ func register(t *testing.T, nsAddr, brokerAddr string) {
 // registerAs announces a fake broker as brokerId id with extra ext fields.
 func registerAs(t *testing.T, nsAddr, brokerAddr string, id int, ext map[string]string) {
 	t.Helper()
-	body := namesrv.RegisterBrokerBody{TopicConfigSerializeWrapper: namesrv.TopicConfigWrapper{
-		TopicConfigTable: map[string]namesrv.TopicConfig{
+	body := wire.RegisterBrokerBody{TopicConfigSerializeWrapper: wire.TopicConfigWrapper{
+		TopicConfigTable: map[string]wire.TopicConfig{
 			"orders": {TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6},
 		},
-		DataVersion: namesrv.DataVersion{Counter: 1, StateVersion: 3, Timestamp: time.Now().UnixMilli()},
+		DataVersion: wire.DataVersion{Counter: 1, StateVersion: 3, Timestamp: time.Now().UnixMilli()},
 	}}
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -250,8 +251,8 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 	follower := &fakeBroker{minOff: map[int]int64{0: 100, 1: 100}, maxOff: map[int]int64{0: 900, 1: 900}, consumed: map[int]int64{}}
 	startFakeBroker(t, leader)
 	startFakeBroker(t, follower)
-	registerAs(t, nsAddr, leader.addr, 0, map[string]string{namesrv.ExtMemberID: "n0", namesrv.ExtMemberOrdinal: "0"})
-	registerAs(t, nsAddr, follower.addr, 2, map[string]string{namesrv.ExtMemberID: "n1", namesrv.ExtMemberOrdinal: "1"})
+	registerAs(t, nsAddr, leader.addr, 0, map[string]string{wire.ExtMemberID: "n0", wire.ExtMemberOrdinal: "0"})
+	registerAs(t, nsAddr, follower.addr, 2, map[string]string{wire.ExtMemberID: "n1", wire.ExtMemberOrdinal: "1"})
 
 	c, err := New([]string{nsAddr}, 2*time.Second)
 	if err != nil {
@@ -266,7 +267,7 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 	if len(r.BrokerDatas) != 3 || len(r.QueueDatas) != 3 {
 		t.Fatalf("route without aliases: %+v", r)
 	}
-	groups := r.Groups()
+	groups := RouteGroups(r)
 	if len(groups) != 1 {
 		t.Fatalf("groups %+v", groups)
 	}
@@ -276,7 +277,7 @@ func TestAdminFoldsWriteAliases(t *testing.T) {
 		!reflect.DeepEqual(g.WriteEntries, wantEntries) {
 		t.Fatalf("folded group %+v", g)
 	}
-	if want := []Member{{0, leader.addr}, {1, leader.addr}, {2, follower.addr}}; !reflect.DeepEqual(g.Members, want) {
+	if want := []wire.BrokerMember{{ID: 0, Addr: leader.addr}, {ID: 1, Addr: leader.addr}, {ID: 2, Addr: follower.addr}}; !reflect.DeepEqual(g.Members, want) {
 		t.Fatalf("members %+v", g.Members)
 	}
 

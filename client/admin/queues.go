@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // QueueStatus is one queue's offsets on its group's leader (write aliases
@@ -41,11 +42,11 @@ func (c *Client) TopicStatus(ctx context.Context, topic string) ([]QueueStatus, 
 	var out []QueueStatus
 	// Write aliases are the same queues as their group's: fold them so each
 	// queue is asked for (and counted) once, on the group's leader.
-	for _, g := range route.Groups() {
+	for _, g := range RouteGroups(route) {
 		if g.LeaderAddr() == "" {
 			return nil, fmt.Errorf("broker group %s of topic %s has no leader registered", g.BrokerName, topic)
 		}
-		n := max(g.ReadQueueNums, g.WriteQueueNums)
+		n := int(max(g.ReadQueueNums, g.WriteQueueNums))
 		for q := 0; q < n; q++ {
 			minOff, err := c.offset(ctx, g.LeaderAddr(), remoting.GetMinOffset, topic, q)
 			if err != nil {
@@ -115,9 +116,7 @@ func (c *Client) BrokerRuntimeInfo(ctx context.Context, addr string) (map[string
 	if err != nil {
 		return nil, err
 	}
-	var kv struct {
-		Table map[string]string `json:"table"`
-	}
+	var kv wire.KVTable
 	if err := json.Unmarshal(resp.Body, &kv); err != nil {
 		return nil, fmt.Errorf("decode runtime info of %s: %w", addr, err)
 	}
@@ -152,7 +151,7 @@ func (c *Client) QueryMessageByKey(ctx context.Context, topic, key string, maxNu
 		maxNum = 64
 	}
 	var out []*message.Ext
-	for _, g := range route.Groups() { // each group once, not once per write alias
+	for _, g := range RouteGroups(route) { // each group once, not once per write alias
 		addr := g.LeaderAddr()
 		if addr == "" {
 			continue
@@ -177,41 +176,13 @@ func (c *Client) QueryMessageByKey(ctx context.Context, topic, key string, maxNu
 	return out, nil
 }
 
-// RaftPeer is one member of a broker group as its node reports it.
-type RaftPeer struct {
-	ID        string `json:"id"`
-	Addr      string `json:"addr"`
-	Suffrage  string `json:"suffrage"`
-	LastIndex uint64 `json:"lastIndex,omitempty"`
-}
-
-// RaftStatus is a broker node's view of its Raft group.
-type RaftStatus struct {
-	Group        string     `json:"group"`
-	SelfID       string     `json:"selfId"`
-	Role         string     `json:"role"`
-	Term         uint64     `json:"term"`
-	LeaderID     string     `json:"leaderId"`
-	LeaderAddr   string     `json:"leaderAddr"`
-	CommitIndex  uint64     `json:"commitIndex"`
-	AppliedIndex uint64     `json:"appliedIndex"`
-	LastIndex    uint64     `json:"lastIndex"`
-	Peers        []RaftPeer `json:"peers"`
-	BrokerAddr   string     `json:"brokerAddr"`
-	// DuplicateKeys is how many (topic, UNIQ_KEY) the node remembers;
-	// DuplicatesSuppressed counts the sends it answered from them (as
-	// leader) since it started.
-	DuplicateKeys        int    `json:"duplicateKeys"`
-	DuplicatesSuppressed uint64 `json:"duplicatesSuppressed"`
-}
-
 // RaftStatus asks one broker for its Raft status.
-func (c *Client) RaftStatus(ctx context.Context, brokerAddr string) (*RaftStatus, error) {
+func (c *Client) RaftStatus(ctx context.Context, brokerAddr string) (*wire.RaftStatus, error) {
 	resp, err := c.invoke(ctx, brokerAddr, remoting.RaftStatus, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	var st RaftStatus
+	var st wire.RaftStatus
 	if err := json.Unmarshal(resp.Body, &st); err != nil {
 		return nil, fmt.Errorf("decode raft status of %s: %w", brokerAddr, err)
 	}
@@ -223,7 +194,7 @@ func (c *Client) RaftStatus(ctx context.Context, brokerAddr string) (*RaftStatus
 
 // GroupRaftStatus asks every registered member of a broker group for its Raft status.
 // Unreachable members are reported with Role "unreachable".
-func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]RaftStatus, error) {
+func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]wire.RaftStatus, error) {
 	ci, err := c.ClusterInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -232,7 +203,7 @@ func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]Raft
 	if !ok {
 		return nil, fmt.Errorf("broker group %q is not registered", brokerName)
 	}
-	var out []RaftStatus
+	var out []wire.RaftStatus
 	asked := map[string]bool{}
 	for _, m := range bd.Members() {
 		// During an election the last leader is listed at 0 and at its own id.
@@ -242,7 +213,7 @@ func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]Raft
 		asked[m.Addr] = true
 		st, err := c.RaftStatus(ctx, m.Addr)
 		if err != nil {
-			out = append(out, RaftStatus{Group: brokerName, Role: "unreachable", BrokerAddr: m.Addr})
+			out = append(out, wire.RaftStatus{Group: brokerName, Role: "unreachable", BrokerAddr: m.Addr})
 			continue
 		}
 		out = append(out, *st)

@@ -3,12 +3,9 @@ package admin
 import (
 	"sort"
 	"strings"
-)
 
-// aliasSeparator joins a group's brokerName and a member id into the write
-// alias the namesrv adds to topic routes ("broker-a@n1"); group names never
-// contain it.
-const aliasSeparator = "@"
+	"github.com/raftmq/raftmq/wire"
+)
 
 // WriteEntryPoint is a write alias of a group: a member that takes the
 // group's sends (and forwards them to the leader).
@@ -21,13 +18,13 @@ type WriteEntryPoint struct {
 // RouteGroup is one broker group of a topic route with its write aliases
 // folded in: the group appears once, its queues counted once.
 type RouteGroup struct {
-	BrokerName     string            `json:"brokerName"`
-	Cluster        string            `json:"cluster"`
-	ReadQueueNums  int               `json:"readQueueNums"`
-	WriteQueueNums int               `json:"writeQueueNums"`
-	Perm           int               `json:"perm"` // the topic's permission on the group
-	Members        []Member          `json:"members"`
-	WriteEntries   []WriteEntryPoint `json:"writeEntryPoints,omitempty"`
+	BrokerName     string              `json:"brokerName"`
+	Cluster        string              `json:"cluster"`
+	ReadQueueNums  int32               `json:"readQueueNums"`
+	WriteQueueNums int32               `json:"writeQueueNums"`
+	Perm           int32               `json:"perm"` // the topic's permission on the group
+	Members        []wire.BrokerMember `json:"members"`
+	WriteEntries   []WriteEntryPoint   `json:"writeEntryPoints,omitempty"`
 	leader         string
 }
 
@@ -37,20 +34,20 @@ func (g RouteGroup) LeaderAddr() string { return g.leader }
 // aliasOf splits an alias name into its group and member id when the group
 // is in names.
 func aliasOf(name string, names map[string]bool) (group, member string, ok bool) {
-	group, member, ok = strings.Cut(name, aliasSeparator)
+	group, member, ok = wire.SplitAlias(name)
 	if !ok || !names[group] {
 		return "", "", false
 	}
 	return group, member, true
 }
 
-// Groups folds the route's write aliases into their groups, sorted by name.
-// The group's read entry gives the read queue count, the aliases the write
-// count (they are the same queues); perm is the union.
-func (r *TopicRoute) Groups() []RouteGroup {
+// RouteGroups folds a route's write aliases into their groups, sorted by
+// name. The group's read entry gives the read queue count, the aliases the
+// write count (they are the same queues); perm is the union.
+func RouteGroups(r *wire.TopicRouteData) []RouteGroup {
 	names := map[string]bool{}
 	for _, bd := range r.BrokerDatas {
-		if !strings.Contains(bd.BrokerName, aliasSeparator) {
+		if !strings.Contains(bd.BrokerName, wire.AliasSeparator) {
 			names[bd.BrokerName] = true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func init() {
@@ -153,13 +155,19 @@ func cmdUpdateTopic(ctx context.Context, c *admin.Client, f *adminFlags, out io.
 	if err := message.ValidateTopic(f.topic); err != nil {
 		return err
 	}
-	tc := admin.TopicConfig{Topic: f.topic, ReadQueueNums: f.readQ, WriteQueueNums: f.writeQ, Perm: f.perm, Order: f.order}
+	for name, v := range map[string]int{"r": f.readQ, "w": f.writeQ, "p": f.perm} {
+		if v < 0 || v > math.MaxInt32 {
+			return fmt.Errorf("-%s %d is out of range", name, v)
+		}
+	}
+	tc := wire.NewTopicConfig(f.topic, int32(f.readQ), int32(f.perm))
+	tc.WriteQueueNums, tc.Order = int32(f.writeQ), f.order
 	if err := c.CreateTopic(ctx, f.cluster, f.broker, tc); err != nil {
 		return err
 	}
 	return emit(f, out, tc, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "create topic to %s success.\n", orAll(f.cluster, f.broker))
-		fmt.Fprintf(w, "topic\t%s\nreadQueueNums\t%d\nwriteQueueNums\t%d\nperm\t%d\n", tc.Topic, tc.ReadQueueNums, tc.WriteQueueNums, tc.Perm)
+		fmt.Fprintf(w, "topic\t%s\nreadQueueNums\t%d\nwriteQueueNums\t%d\nperm\t%d\n", tc.TopicName, tc.ReadQueueNums, tc.WriteQueueNums, tc.Perm)
 	})
 }
 
@@ -207,10 +215,10 @@ func cmdTopicRoute(ctx context.Context, c *admin.Client, f *adminFlags, out io.W
 	}
 	// Each group once; its members' write aliases are listed as its write
 	// entry points, not as groups of their own.
-	groups := r.Groups()
+	groups := admin.RouteGroups(r)
 	view := struct {
-		Groups []admin.RouteGroup `json:"groups"`
-		Route  *admin.TopicRoute  `json:"route"`
+		Groups []admin.RouteGroup   `json:"groups"`
+		Route  *wire.TopicRouteData `json:"route"`
 	}{groups, r}
 	return emit(f, out, view, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "#brokerName\t#read\t#write\t#perm\t#writeEntryPoints")
@@ -369,7 +377,7 @@ func cmdQueryMsgByKey(ctx context.Context, c *admin.Client, f *adminFlags, out i
 }
 
 func cmdRaftStatus(ctx context.Context, c *admin.Client, f *adminFlags, out io.Writer) error {
-	var sts []admin.RaftStatus
+	var sts []wire.RaftStatus
 	if f.addr != "" {
 		st, err := c.RaftStatus(ctx, f.addr)
 		if err != nil {

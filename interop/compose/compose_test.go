@@ -23,6 +23,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/raftmq/raftmq/client/admin"
+	"github.com/raftmq/raftmq/wire"
 )
 
 const (
@@ -123,7 +124,7 @@ func TestComposeLeaderLoss(t *testing.T) {
 		return nil
 	})
 	waitFor(t, "topic creation", 30*time.Second, func() error {
-		return adm.CreateTopic(ctx, "", group, admin.TopicConfig{Topic: topic, ReadQueueNums: 4, WriteQueueNums: 4})
+		return adm.CreateTopic(ctx, "", group, wire.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4})
 	})
 
 	p, err := producer.NewDefaultProducer(

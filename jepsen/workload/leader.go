@@ -7,6 +7,7 @@ import (
 
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/jepsen/cluster"
+	"github.com/raftmq/raftmq/wire"
 )
 
 // Tracker follows the group's leader by asking every member for its Raft status.
@@ -18,13 +19,13 @@ type Tracker struct {
 	leader  cluster.Node
 	term    uint64
 	has     bool
-	status  map[string]*admin.RaftStatus
+	status  map[string]*wire.RaftStatus
 	updated time.Time
 }
 
 // NewTracker returns a tracker over members; Run keeps it current.
 func NewTracker(members []cluster.Node, ac *admin.Client) *Tracker {
-	return &Tracker{members: members, ac: ac, status: map[string]*admin.RaftStatus{}}
+	return &Tracker{members: members, ac: ac, status: map[string]*wire.RaftStatus{}}
 }
 
 // Run polls every interval until ctx ends.
@@ -42,10 +43,10 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Poll asks every member once (in parallel, 700 ms each) and updates the view.
-func (t *Tracker) Poll(ctx context.Context) map[string]*admin.RaftStatus {
+func (t *Tracker) Poll(ctx context.Context) map[string]*wire.RaftStatus {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	got := map[string]*admin.RaftStatus{}
+	got := map[string]*wire.RaftStatus{}
 	for _, m := range t.members {
 		wg.Add(1)
 		go func() {
@@ -87,7 +88,7 @@ func (t *Tracker) Leader() (cluster.Node, bool) {
 }
 
 // Status is the last poll's answers by member id.
-func (t *Tracker) Status() map[string]*admin.RaftStatus {
+func (t *Tracker) Status() map[string]*wire.RaftStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.status

@@ -34,6 +34,7 @@ import (
 	"github.com/raftmq/raftmq/jepsen/nemesis"
 	"github.com/raftmq/raftmq/jepsen/report"
 	"github.com/raftmq/raftmq/jepsen/workload"
+	"github.com/raftmq/raftmq/wire"
 )
 
 func main() {
@@ -285,7 +286,7 @@ func runOne(ctx context.Context, log hclog.Logger, o options, spec nemesis.Spec,
 	log.Info("leader elected", "leader", l.Name, "after", time.Since(started).Round(time.Millisecond))
 	topic := "jepsen"
 	for {
-		err = ac.CreateTopic(wctx, "", "broker-a", admin.TopicConfig{Topic: topic, ReadQueueNums: o.queues, WriteQueueNums: o.queues})
+		err = ac.CreateTopic(wctx, "", "broker-a", wire.NewTopicConfig(topic, int32(o.queues), wire.PermRead|wire.PermWrite))
 		if err == nil {
 			break
 		}
