@@ -66,8 +66,8 @@ down:
 	docker-compose down
 
 # The compose failover test: real containers, the official client on the host (sync,
-# batch, oneway and async producers and a push consumer), two kill -9s of the leader
-# and one of a follower. It asserts no loss and that every send was acknowledged or
+# batch, oneway and async producers and a push consumer), two kill -9s of the leader,
+# one of a follower and a leadership transfer. It asserts no loss and that every send was acknowledged or
 # reported; it prints the figures but asserts no speed.
 compose-test: image
 	cd interop && RAFTMQ_COMPOSE_TEST=1 RAFTMQ_FAILOVER_JSON=$(CURDIR)/bin/compose-failover.json \

@@ -67,13 +67,14 @@ type Event struct {
 	Member   string    `json:"member"` // the member acted on (transfer: the old leader)
 	Role     string    `json:"role"`   // its role when acted on
 	Window   time.Time `json:"windowStart"`
-	Begin    time.Time `json:"begin"`     // the action was issued
-	At       time.Time `json:"at"`        // the action had taken effect (kill/stop/transfer returned)
-	Elected  time.Time `json:"elected"`   // the namesrv named another leader (zero: not needed or not seen)
-	Resumed  time.Time `json:"resumed"`   // every producer kind and the consumer made progress again
-	Started  time.Time `json:"restarted"` // the member was started again (zero: not stopped)
-	Rejoined time.Time `json:"rejoined"`  // it was a caught-up follower again
-	End      time.Time `json:"end"`       // the trial's window closed (steady traffic again)
+	Begin    time.Time `json:"begin"`       // the action was issued
+	At       time.Time `json:"at"`          // the action had taken effect (kill/stop/transfer returned)
+	Elected  time.Time `json:"elected"`     // the namesrv named another leader (zero: not needed or not seen)
+	Resumed  time.Time `json:"resumed"`     // every producer kind and the consumer made progress again
+	Started  time.Time `json:"restarted"`   // the member was started again (zero: not stopped)
+	Rejoined time.Time `json:"rejoined"`    // it was a caught-up follower again
+	End      time.Time `json:"end"`         // the trial's window closed (steady traffic again)
+	Leader   string    `json:"leaderAfter"` // who led when the window closed, with its term
 	Note     string    `json:"note,omitempty"`
 }
 
@@ -151,6 +152,9 @@ type Summary struct {
 	Scenarios  map[string]*ScenarioSummary `json:"scenarios"`
 	Totals     Totals                      `json:"totals"`
 	Aborted    string                      `json:"aborted,omitempty"`
+	// BrokerCounters are the members' runtime-info entries about deduplication at the
+	// end of the run (member -> key -> value), where the broker reports any.
+	BrokerCounters map[string]map[string]string `json:"brokerCounters,omitempty"`
 }
 
 // WorkloadInfo describes the load, for the reader of a summary.
@@ -427,14 +431,22 @@ func (ix *index) totals() Totals {
 	return tot
 }
 
-// median of the values, a missing value (-1) counting as larger than any.
+// median of the values (the mean of the middle two for an even count), a missing
+// value (-1) counting as larger than any.
 func median(vals []float64) float64 {
 	if len(vals) == 0 {
 		return -1
 	}
 	v := append([]float64(nil), vals...)
 	sort.Slice(v, func(i, j int) bool { return rank(v[i]) < rank(v[j]) })
-	return v[len(v)/2]
+	mid := v[len(v)/2]
+	if len(v)%2 == 1 || mid < 0 {
+		return mid
+	}
+	if lo := v[len(v)/2-1]; lo >= 0 {
+		return math.Round((lo+mid)/2*1000) / 1000
+	}
+	return -1
 }
 
 func maxOf(vals []float64) float64 {
@@ -604,12 +616,12 @@ func perKindInt(m map[Kind]int) string {
 func (s *Summary) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "failover trials (%s); per-kind columns are sync/batch/oneway/async\n", s.Deployment)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\t#\tmember\trole\tresume gap\tlongest ack gap\tfailed\tfail window\toneway lost\tstored twice\tredeliv\tconsumer gap\telection\trejoin\tnote")
+	fmt.Fprintln(tw, "scenario\t#\tmember\trole\tresume gap\tlongest ack gap\tfailed\tfail window\toneway lost\tstored twice\tredeliv\tconsumer gap\telection\trejoin\tleader after\tnote")
 	for _, t := range s.Trials {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			t.Scenario, t.Index, t.Member, t.Role, perKind(t.ResumeGap), perKind(t.LongestAckGap),
 			perKindInt(t.Failed), fmtSec(t.FailWindow), t.OnewayUndelivered, perKindInt(t.StoredTwice),
-			t.Redelivered, fmtSec(t.ConsumerGap), fmtSec(t.Election), fmtSec(t.Rejoin), t.Note)
+			t.Redelivered, fmtSec(t.ConsumerGap), fmtSec(t.Election), fmtSec(t.Rejoin), t.Leader, t.Note)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "summary")
@@ -629,7 +641,63 @@ func (s *Summary) WriteTable(w io.Writer) {
 		"oneway %d sent / %d never consumed, %d stored twice, %d redelivered\n",
 		tot.Acked, tot.Consumed, tot.Deliveries, tot.Lost, tot.InFlight, tot.Failed,
 		tot.OnewaySent, tot.OnewayUndelivered, tot.StoredTwice, tot.Redelivered)
+	for _, m := range sortedMembers(s.BrokerCounters) {
+		var kv []string
+		for k, v := range s.BrokerCounters[m] {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		fmt.Fprintf(w, "broker %s: %s\n", m, strings.Join(kv, " "))
+	}
 	if s.Aborted != "" {
 		fmt.Fprintf(w, "ABORTED: %s\n", s.Aborted)
 	}
+}
+
+func sortedMembers(m map[string]map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Violations lists what must hold whatever the speed (empty: all held): the run
+// completed every trial, every acknowledged message was consumed, every send was
+// acknowledged or reported failed, and something was measured. Tests assert these.
+func (s *Summary) Violations() []string {
+	var out []string
+	if s.Aborted != "" {
+		out = append(out, "run aborted: "+s.Aborted)
+	}
+	if s.Totals.Lost > 0 {
+		out = append(out, fmt.Sprintf("%d acknowledged messages never consumed, e.g. %v", s.Totals.Lost, s.Totals.LostSample))
+	}
+	if s.Totals.InFlight > 0 {
+		out = append(out, fmt.Sprintf("%d sends neither acknowledged nor reported as failed", s.Totals.InFlight))
+	}
+	if s.Totals.Acked == 0 || len(s.Trials) == 0 {
+		out = append(out, fmt.Sprintf("nothing measured: %d acknowledged, %d trials", s.Totals.Acked, len(s.Trials)))
+	}
+	return out
+}
+
+// Publish prints the table and the missed targets (reported, not judged) to w, and
+// writes the JSON summary to jsonPath unless it is empty.
+func (s *Summary) Publish(w io.Writer, jsonPath string) error {
+	s.WriteTable(w)
+	if misses := s.Misses(DefaultTargets); len(misses) > 0 {
+		fmt.Fprintf(w, "issue 10 targets missed (reported here; make failover-bench gates on them):\n  %s\n", strings.Join(misses, "\n  "))
+	} else {
+		fmt.Fprintln(w, "every issue 10 target met")
+	}
+	if jsonPath == "" {
+		return nil
+	}
+	if err := s.WriteJSON(jsonPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "summary written to %s\n", jsonPath)
+	return nil
 }

@@ -211,3 +211,21 @@ func TestPlanFromEnv(t *testing.T) {
 		t.Errorf("bad knob: err = %v", err)
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, -1},
+		{[]float64{3}, 3},
+		{[]float64{4, 1, 2}, 2},
+		{[]float64{4, 1, 2, 3}, 2.5},
+		{[]float64{1, -1}, -1}, // a trial that never resumed is larger than any
+		{[]float64{1, 2, -1}, 2},
+	} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

@@ -107,6 +107,7 @@ func Run(ctx context.Context, cfg Config, cl Cluster) (*Summary, error) {
 		cfg.Logf("drain: %v", drainErr)
 	}
 	s := Analyze(w.Log(), r.events)
+	s.BrokerCounters = r.dedupCounters(ctx)
 	s.Deployment, s.Started, s.Finished, s.Aborted = cfg.Deployment, started, time.Now(), aborted
 	s.Workload = WorkloadInfo{
 		SyncWorkers: cfg.Workload.SyncWorkers, BatchSize: cfg.Workload.BatchSize,
@@ -288,12 +289,18 @@ func (r *Runner) windowStart() time.Time {
 func (r *Runner) record(ctx context.Context, ev Event, last time.Time) error {
 	err := r.waitSteady(ctx, last)
 	ev.End = time.Now()
+	if m, lerr := r.leader(ctx); lerr == nil {
+		ev.Leader = m.Name
+		if st := r.status(ctx)[m.Name]; st != nil {
+			ev.Leader += fmt.Sprintf(" (term %d)", st.Term)
+		}
+	}
 	if err != nil {
 		ev.Note = strings.TrimSpace(ev.Note + " not steady: " + err.Error())
 	}
 	r.events = append(r.events, ev)
-	r.cfg.Logf("%s #%d %s (%s): resumed %s, rejoined %s %s", ev.Scenario, ev.Index, ev.Member, ev.Role,
-		fmtSec(since(ev.At, ev.Resumed)), fmtSec(since(ev.Started, ev.Rejoined)), ev.Note)
+	r.cfg.Logf("%s #%d %s (%s): resumed %s, rejoined %s, leader now %s %s", ev.Scenario, ev.Index, ev.Member, ev.Role,
+		fmtSec(since(ev.At, ev.Resumed)), fmtSec(since(ev.Started, ev.Rejoined)), ev.Leader, ev.Note)
 	if err != nil {
 		return fmt.Errorf("%s #%d: %w", ev.Scenario, ev.Index, err)
 	}
@@ -445,6 +452,26 @@ func (r *Runner) rollingRestart(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dedupCounters collects the members' runtime-info entries about deduplication.
+func (r *Runner) dedupCounters(ctx context.Context) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, m := range r.cluster.Members() {
+		info, err := r.adm.BrokerRuntimeInfo(ctx, m.Addr)
+		if err != nil {
+			continue
+		}
+		for k, v := range info {
+			if l := strings.ToLower(k); strings.Contains(l, "dedup") || strings.Contains(l, "duplicate") {
+				if out[m.Name] == nil {
+					out[m.Name] = map[string]string{}
+				}
+				out[m.Name][k] = v
+			}
+		}
+	}
+	return out
 }
 
 // WriteJSON writes the summary to path.
