@@ -79,6 +79,10 @@ func Run(ctx context.Context, cfg Config, cl Cluster) (*Summary, error) {
 	defer adm.Close()
 	r := &Runner{cfg: cfg, cluster: cl, adm: adm}
 	started := time.Now()
+	// The client's consumer refuses to start on a topic no namesrv routes yet.
+	if err := r.waitRoutes(ctx); err != nil {
+		return nil, err
+	}
 	w, err := StartWorkload(cfg.Workload)
 	if err != nil {
 		return nil, err
@@ -136,6 +140,31 @@ func (r *Runner) runPlan(ctx context.Context) error {
 	}
 	if p.Rolling {
 		if err := r.rollingRestart(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitRoutes waits until every namesrv routes the topic to the group with a leader.
+func (r *Runner) waitRoutes(ctx context.Context) error {
+	for _, ns := range r.cfg.Workload.Namesrvs {
+		one, err := admin.New([]string{ns}, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		err = waitFor(ctx, r.cfg.RecoverTimeout, func() error {
+			route, err := one.TopicRoute(ctx, r.cfg.Workload.Topic)
+			if err != nil {
+				return err
+			}
+			if bd, ok := route.Broker(r.cfg.Group); !ok || bd.LeaderAddr() == "" {
+				return fmt.Errorf("route of %s on %s has no leader of %s", r.cfg.Workload.Topic, ns, r.cfg.Group)
+			}
+			return nil
+		})
+		one.Close()
+		if err != nil {
 			return err
 		}
 	}
