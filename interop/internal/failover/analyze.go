@@ -365,7 +365,9 @@ func longestGap(times []time.Time, from, end time.Time) float64 {
 }
 
 // failWindow is the longest run of failed calls of kind (ordered by return) with no
-// successful call between, from the first failed call's begin to the last one's return.
+// successful call between, from the first failed call's begin (or the last success,
+// if later: a call that failed slowly while others succeeded does not stretch it) to
+// the last failed call's return.
 func failWindow(sends []Send, k Kind, from, end time.Time) float64 {
 	var done []*Send
 	for i := range sends {
@@ -376,14 +378,18 @@ func failWindow(sends []Send, k Kind, from, end time.Time) float64 {
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].Done.Before(done[j].Done) })
 	var longest time.Duration
-	var runStart time.Time
+	var runStart, lastOK time.Time
 	for _, s := range done {
 		if s.OK {
-			runStart = time.Time{}
+			runStart, lastOK = time.Time{}, s.Done
 			continue
 		}
-		if runStart.IsZero() || s.Begun.Before(runStart) {
-			runStart = s.Begun
+		begun := s.Begun
+		if begun.Before(lastOK) {
+			begun = lastOK
+		}
+		if runStart.IsZero() || begun.Before(runStart) {
+			runStart = begun
 		}
 		if d := s.Done.Sub(runStart); d > longest {
 			longest = d

@@ -229,3 +229,18 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestFailWindowNotStretchedByOneSlowFailure(t *testing.T) {
+	var lb logBuilder
+	lb.send(KindSync, 0, 10, true, 1)
+	lb.send(KindSync, 20, 9020, false, 1) // timed out three times while others went through
+	lb.send(KindSync, 30, 8000, true, 1)
+	lb.send(KindSync, 8100, 8500, false, 1)
+	lb.send(KindSync, 8600, 9100, true, 1)
+	ev := Event{Scenario: ScenarioFollowerKill, Window: at(0), Begin: at(15), At: at(15), End: at(9500)}
+	tr := Analyze(&lb.l, []Event{ev}).Trials[0]
+	// Runs: 8500 (begun 8100) and 9020 (counted from the success at 8000): 1.02 s.
+	if tr.FailWindow != 1.02 {
+		t.Errorf("fail window = %v, want 1.02", tr.FailWindow)
+	}
+}
