@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
 	"github.com/raftmq/raftmq/client/admin"
 	"github.com/raftmq/raftmq/interop/internal/failover"
 	"github.com/raftmq/raftmq/interop/internal/harness"
@@ -91,6 +93,7 @@ func TestProcessClusterFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rlog.SetLogLevel("fatal") // the client logs every refused dial of a killed member
 	ns := harness.StartNamesrv(t)
 	topic := uniq("Failover")
 	load, err := failover.WorkloadFromEnv(failover.WorkloadConfig{Namesrvs: []string{ns.Addr}, Topic: topic})

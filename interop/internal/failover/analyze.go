@@ -560,9 +560,10 @@ func (s *Summary) Misses(tg Targets) []string {
 	}
 	for _, name := range []string{ScenarioTransfer, ScenarioRolling} {
 		if ss := s.Scenarios[name]; ss != nil {
-			if n := ss.Failed[KindSync] + ss.Failed[KindBatch] + ss.Failed[KindOneway]; n > 0 {
-				missf("%s: %d failed sends (sync %d, batch %d, oneway %d), want 0", name, n,
-					ss.Failed[KindSync], ss.Failed[KindBatch], ss.Failed[KindOneway])
+			// A oneway send the broker refused returns no error: count the unconsumed.
+			if n := ss.Failed[KindSync] + ss.Failed[KindBatch] + ss.Failed[KindOneway] + ss.OnewayUndelivered; n > 0 {
+				missf("%s: %d failed sends (sync %d, batch %d, oneway %d failed + %d never consumed), want 0", name, n,
+					ss.Failed[KindSync], ss.Failed[KindBatch], ss.Failed[KindOneway], ss.OnewayUndelivered)
 			}
 		}
 	}
