@@ -70,6 +70,12 @@ func (c *processCluster) Stop(_ context.Context, m failover.Member) error {
 	return c.proc(m).Stop()
 }
 
+func (c *processCluster) Pause(_ context.Context, m failover.Member) error { return c.proc(m).Pause() }
+
+func (c *processCluster) Unpause(_ context.Context, m failover.Member) error {
+	return c.proc(m).Resume()
+}
+
 func (c *processCluster) Start(_ context.Context, m failover.Member) error {
 	p := harness.Start(c.t, "broker", harness.Options{
 		Addr: m.Addr, Dir: c.dirs[m.Name], StopTimeout: 30 * time.Second,

@@ -89,6 +89,16 @@ func (c *composeCluster) Start(ctx context.Context, m failover.Member) error {
 	return err
 }
 
+func (c *composeCluster) Pause(ctx context.Context, m failover.Member) error {
+	_, err := run(ctx, "docker", "pause", c.containers[m.Name])
+	return err
+}
+
+func (c *composeCluster) Unpause(ctx context.Context, m failover.Member) error {
+	_, err := run(ctx, "docker", "unpause", c.containers[m.Name])
+	return err
+}
+
 // waitFor polls cond until it returns nil or the timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
 	t.Helper()

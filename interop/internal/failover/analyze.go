@@ -56,8 +56,10 @@ type Log struct {
 const (
 	ScenarioLeaderKill   = "leader-kill"
 	ScenarioFollowerKill = "follower-kill"
-	ScenarioTransfer     = "transfer"
-	ScenarioRolling      = "rolling-restart"
+	// ScenarioFollowerPause freezes a follower (SIGSTOP, docker pause) for PauseFor.
+	ScenarioFollowerPause = "follower-pause"
+	ScenarioTransfer      = "transfer"
+	ScenarioRolling       = "rolling-restart"
 )
 
 // Event is what a trial did and when.
@@ -71,7 +73,7 @@ type Event struct {
 	At       time.Time `json:"at"`          // the action had taken effect (kill/stop/transfer returned)
 	Elected  time.Time `json:"elected"`     // the namesrv named another leader (zero: not needed or not seen)
 	Resumed  time.Time `json:"resumed"`     // every producer kind and the consumer made progress again
-	Started  time.Time `json:"restarted"`   // the member was started again (zero: not stopped)
+	Started  time.Time `json:"restarted"`   // the member was started (or thawed) again; zero: not stopped
 	Rejoined time.Time `json:"rejoined"`    // it was a caught-up follower again
 	End      time.Time `json:"end"`         // the trial's window closed (steady traffic again)
 	Leader   string    `json:"leaderAfter"` // who led when the window closed, with its term
@@ -516,11 +518,11 @@ type Targets struct {
 	ResumeMedian  float64 // leader kill: sync/batch/oneway resume gap, median
 	ResumeMax     float64 // ... and worst
 	ConsumerGap   float64 // leader or follower kill: longest consumer gap
-	FailWindowMax float64 // follower kill: longest window of failed sends
+	FailWindowMax float64 // follower kill or pause: longest window of failed sends
 }
 
 // DefaultTargets are the issue's: ≤ 2 s median, ≤ 3 s max, consumer ≤ 2 s, a follower
-// kill fails sends for ≤ 1 s.
+// kill or pause fails sends for ≤ 1 s.
 var DefaultTargets = Targets{ResumeMedian: 2, ResumeMax: 3, ConsumerGap: 2, FailWindowMax: 1}
 
 // Misses lists every target the summary misses (empty: all met). Async sends are
@@ -555,8 +557,10 @@ func (s *Summary) Misses(tg Targets) []string {
 			missf("%s: consumer gap max %s > %.1fs", name, fmtSec(ss.ConsumerGapMax), tg.ConsumerGap)
 		}
 	}
-	if ss := s.Scenarios[ScenarioFollowerKill]; ss != nil && ss.FailWindowMax > tg.FailWindowMax {
-		missf("follower kill: failed sends for %s > %.1fs", fmtSec(ss.FailWindowMax), tg.FailWindowMax)
+	for _, name := range []string{ScenarioFollowerKill, ScenarioFollowerPause} {
+		if ss := s.Scenarios[name]; ss != nil && ss.FailWindowMax > tg.FailWindowMax {
+			missf("%s: failed sends for %s > %.1fs", name, fmtSec(ss.FailWindowMax), tg.FailWindowMax)
+		}
 	}
 	for _, name := range []string{ScenarioTransfer, ScenarioRolling} {
 		if ss := s.Scenarios[name]; ss != nil {
@@ -577,7 +581,7 @@ func (s *Summary) Misses(tg Targets) []string {
 }
 
 func sortedKeys(m map[string]*ScenarioSummary) []string {
-	order := map[string]int{ScenarioLeaderKill: 0, ScenarioFollowerKill: 1, ScenarioTransfer: 2, ScenarioRolling: 3}
+	order := map[string]int{ScenarioLeaderKill: 0, ScenarioFollowerKill: 1, ScenarioFollowerPause: 2, ScenarioTransfer: 3, ScenarioRolling: 4}
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)

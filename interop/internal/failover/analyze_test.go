@@ -199,11 +199,12 @@ func TestSummaryMediansAndGate(t *testing.T) {
 func TestPlanFromEnv(t *testing.T) {
 	t.Setenv(EnvLeaderKills, "20")
 	t.Setenv(EnvRolling, "1")
+	t.Setenv(EnvPauses, "2")
 	p, err := PlanFromEnv(Plan{LeaderKills: 2, FollowerKills: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Plan{LeaderKills: 20, FollowerKills: 1, Rolling: true}); p != want {
+	if want := (Plan{LeaderKills: 20, FollowerKills: 1, FollowerPauses: 2, Rolling: true}); p != want {
 		t.Errorf("plan = %+v, want %+v", p, want)
 	}
 	t.Setenv(EnvTransfers, "three")
@@ -227,6 +228,20 @@ func TestMedian(t *testing.T) {
 		if got := median(c.in); got != c.want {
 			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
 		}
+	}
+}
+
+func TestFollowerPauseJudgedByFailWindow(t *testing.T) {
+	var lb logBuilder
+	a := lb.send(KindSync, 0, 10, true, 1)
+	lb.send(KindSync, 100, 1300, false, 1)
+	b := lb.send(KindSync, 1400, 1410, true, 1)
+	lb.deliver(a[0], 20, 0, 0)
+	lb.deliver(b[0], 1420, 0, 1)
+	ev := Event{Scenario: ScenarioFollowerPause, Window: at(0), Begin: at(50), At: at(50), End: at(2000)}
+	misses := Analyze(&lb.l, []Event{ev}).Misses(DefaultTargets)
+	if want := []string{"follower-pause: failed sends for 1.20s > 1.0s"}; !reflect.DeepEqual(misses, want) {
+		t.Errorf("misses = %q, want %q", misses, want)
 	}
 }
 

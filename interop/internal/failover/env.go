@@ -12,6 +12,7 @@ import (
 const (
 	EnvLeaderKills   = "RAFTMQ_FAILOVER_LEADER_KILLS"
 	EnvFollowerKills = "RAFTMQ_FAILOVER_FOLLOWER_KILLS"
+	EnvPauses        = "RAFTMQ_FAILOVER_FOLLOWER_PAUSES"
 	EnvTransfers     = "RAFTMQ_FAILOVER_TRANSFERS"
 	EnvRolling       = "RAFTMQ_FAILOVER_ROLLING" // 1: rolling restart of every member
 	EnvSyncWorkers   = "RAFTMQ_FAILOVER_SYNC_WORKERS"
@@ -39,6 +40,9 @@ func PlanFromEnv(def Plan) (Plan, error) {
 		return p, err
 	}
 	if p.FollowerKills, err = envInt(EnvFollowerKills, def.FollowerKills); err != nil {
+		return p, err
+	}
+	if p.FollowerPauses, err = envInt(EnvPauses, def.FollowerPauses); err != nil {
 		return p, err
 	}
 	if p.Transfers, err = envInt(EnvTransfers, def.Transfers); err != nil {

@@ -26,13 +26,24 @@ type Cluster interface {
 	Start(ctx context.Context, m Member) error // start a stopped or killed member on its old store
 }
 
+// Pauser is a Cluster that can freeze a member (SIGSTOP, docker pause) and thaw it.
+type Pauser interface {
+	Pause(ctx context.Context, m Member) error
+	Unpause(ctx context.Context, m Member) error
+}
+
 // Plan is which trials to run, in this order.
 type Plan struct {
-	LeaderKills   int
-	FollowerKills int
-	Transfers     int
-	Rolling       bool // restart every member gracefully, followers first
+	LeaderKills    int
+	FollowerKills  int
+	FollowerPauses int // needs a Cluster that is a Pauser
+	Transfers      int
+	Rolling        bool // restart every member gracefully, followers first
 }
+
+// PauseFor is how long a follower stays frozen in a pause trial: longer than the
+// group's election timeout, so a broker that waited for it would show.
+const PauseFor = 5 * time.Second
 
 // Config is a run.
 type Config struct {
@@ -131,6 +142,17 @@ func (r *Runner) runPlan(ctx context.Context) error {
 	for i := 0; i < p.FollowerKills; i++ {
 		if err := r.crashTrial(ctx, ScenarioFollowerKill, i, false); err != nil {
 			return err
+		}
+	}
+	if p.FollowerPauses > 0 {
+		pz, ok := r.cluster.(Pauser)
+		if !ok {
+			return errors.New("follower pauses planned but the cluster cannot pause members")
+		}
+		for i := 0; i < p.FollowerPauses; i++ {
+			if err := r.pauseTrial(ctx, pz, i); err != nil {
+				return err
+			}
 		}
 	}
 	for i := 0; i < p.Transfers; i++ {
@@ -347,13 +369,8 @@ func (r *Runner) crashTrial(ctx context.Context, scenario string, i int, killLea
 	}
 	victim, role := lead, "leader"
 	if !killLeader {
-		var followers []Member
-		for _, m := range r.cluster.Members() {
-			if m.Name != lead.Name {
-				followers = append(followers, m)
-			}
-		}
-		victim, role = followers[i%len(followers)], "follower"
+		fs := r.followers(lead)
+		victim, role = fs[i%len(fs)], "follower"
 	}
 	ev.Member, ev.Role = victim.Name, role
 	var elected <-chan time.Time
@@ -367,12 +384,12 @@ func (r *Runner) crashTrial(ctx context.Context, scenario string, i int, killLea
 	// Stamped once the kill is delivered: a send begun before may still have reached
 	// the live member, so only sends begun after this measure the recovery.
 	ev.At = time.Now()
-	return r.recoverAndRejoin(ctx, ev, victim, elected)
+	return r.recoverAndRejoin(ctx, ev, victim, elected, func() error { return r.cluster.Start(ctx, victim) })
 }
 
-// recoverAndRejoin waits for progress after ev.At, restarts victim, waits for its
-// catch-up and closes the trial.
-func (r *Runner) recoverAndRejoin(ctx context.Context, ev Event, victim Member, elected <-chan time.Time) error {
+// recoverAndRejoin waits for progress after ev.At, brings victim back (restart or
+// thaw), waits for its catch-up and closes the trial.
+func (r *Runner) recoverAndRejoin(ctx context.Context, ev Event, victim Member, elected <-chan time.Time, bringBack func() error) error {
 	err := r.waitProgress(ctx, ev.At, 1)
 	if err == nil {
 		ev.Resumed = time.Now()
@@ -388,10 +405,10 @@ func (r *Runner) recoverAndRejoin(ctx context.Context, ev Event, victim Member, 
 		case <-time.After(r.cfg.RecoverTimeout):
 		}
 	}
-	if serr := r.cluster.Start(ctx, victim); serr != nil {
+	if serr := bringBack(); serr != nil {
 		ev.End = time.Now()
 		r.events = append(r.events, ev)
-		return fmt.Errorf("%s #%d: start %s: %w", ev.Scenario, ev.Index, victim.Name, serr)
+		return fmt.Errorf("%s #%d: bring back %s: %w", ev.Scenario, ev.Index, victim.Name, serr)
 	}
 	ev.Started = time.Now()
 	if jerr := waitFor(ctx, r.cfg.RecoverTimeout, func() error { return r.caughtUp(ctx, victim) }); jerr != nil {
@@ -409,6 +426,42 @@ func (r *Runner) recoverAndRejoin(ctx context.Context, ev Event, victim Member, 
 		return fmt.Errorf("%s #%d: %w", ev.Scenario, ev.Index, err)
 	}
 	return nil
+}
+
+// followers lists the members other than the leader.
+func (r *Runner) followers(lead Member) []Member {
+	var out []Member
+	for _, m := range r.cluster.Members() {
+		if m.Name != lead.Name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// pauseTrial freezes a follower for PauseFor, thaws it and waits for its catch-up.
+func (r *Runner) pauseTrial(ctx context.Context, pz Pauser, i int) error {
+	ev := Event{Scenario: ScenarioFollowerPause, Index: i, Window: r.windowStart(), Role: "follower"}
+	lead, err := r.waitLeader(ctx, "")
+	if err != nil {
+		return fmt.Errorf("%s #%d: %w", ev.Scenario, i, err)
+	}
+	fs := r.followers(lead)
+	victim := fs[i%len(fs)]
+	ev.Member = victim.Name
+	ev.Begin = time.Now()
+	if err := pz.Pause(ctx, victim); err != nil {
+		return fmt.Errorf("%s #%d: pause %s: %w", ev.Scenario, i, victim.Name, err)
+	}
+	ev.At = time.Now()
+	thaw := func() error {
+		select {
+		case <-time.After(time.Until(ev.At.Add(PauseFor))): // the fault's length, not a wait for a condition
+		case <-ctx.Done():
+		}
+		return pz.Unpause(ctx, victim)
+	}
+	return r.recoverAndRejoin(ctx, ev, victim, nil, thaw)
 }
 
 // transferTrial asks the leader to hand leadership to another member under load.
@@ -454,12 +507,7 @@ func (r *Runner) rollingRestart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rolling restart: %w", err)
 	}
-	var order []Member
-	for _, m := range r.cluster.Members() {
-		if m.Name != lead.Name {
-			order = append(order, m)
-		}
-	}
+	order := r.followers(lead)
 	order = append(order, lead)
 	for i, m := range order {
 		role := "follower"
@@ -476,7 +524,7 @@ func (r *Runner) rollingRestart(ctx context.Context) error {
 			return fmt.Errorf("rolling restart: stop %s: %w", m.Name, err)
 		}
 		ev.At = time.Now()
-		if err := r.recoverAndRejoin(ctx, ev, m, elected); err != nil {
+		if err := r.recoverAndRejoin(ctx, ev, m, elected, func() error { return r.cluster.Start(ctx, m) }); err != nil {
 			return err
 		}
 	}
