@@ -67,6 +67,7 @@ type Runner struct {
 	adm     *admin.Client
 	w       *Workload
 	events  []Event
+	warmEnd time.Time // the first trial's window starts here
 }
 
 // Run starts the workload, runs the plan and returns the analysed summary. It returns
@@ -102,7 +103,9 @@ func Run(ctx context.Context, cfg Config, cl Cluster) (*Summary, error) {
 	defer w.Close()
 
 	aborted := ""
-	if err := r.waitSteady(ctx, time.Now()); err != nil {
+	err = r.waitSteady(ctx, time.Now())
+	r.warmEnd = time.Now()
+	if err != nil {
 		aborted = "warm-up: " + err.Error()
 	} else if err := r.runPlan(ctx); err != nil {
 		aborted = err.Error()
@@ -333,7 +336,7 @@ func (r *Runner) windowStart() time.Time {
 	if n := len(r.events); n > 0 {
 		return r.events[n-1].End
 	}
-	return time.Time{}
+	return r.warmEnd
 }
 
 // record closes a trial: it waits for steady traffic after ev's last step and logs it.
