@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -109,7 +110,16 @@ type Trial struct {
 	ConsumerGap float64 `json:"consumerGapSec"`
 	Election    float64 `json:"electionSec"`
 	Rejoin      float64 `json:"rejoinSec"`
+	// Errors counts the failed calls of the window by error text (numbers and
+	// addresses folded), so a timeout can be told from a refused connection.
+	Errors map[string]int `json:"errors,omitempty"`
+	// SlowAcks counts calls of the window acknowledged only after SlowAck: an attempt
+	// that waited out the client's 3 s timeout before a retry went through.
+	SlowAcks int `json:"slowAcks"`
 }
+
+// SlowAck is how long an acknowledged call must have taken to count in SlowAcks.
+const SlowAck = 2500 * time.Millisecond
 
 // Totals are whole-run figures.
 type Totals struct {
@@ -263,8 +273,15 @@ func (ix *index) trial(ev Event) Trial {
 		}
 		if !sd.Done.IsZero() && inWindow(sd.Done) {
 			t.Sent[sd.Kind]++
+			if sd.OK && sd.Kind.acked() && sd.Done.Sub(sd.Begun) >= SlowAck {
+				t.SlowAcks++
+			}
 			if !sd.OK {
 				t.Failed[sd.Kind]++
+				if t.Errors == nil {
+					t.Errors = map[string]int{}
+				}
+				t.Errors[foldError(sd.Err)]++
 			}
 		}
 		if sd.OK && sd.Kind.acked() {
@@ -296,6 +313,18 @@ func (ix *index) trial(ev Event) Trial {
 
 	t.ConsumerGap = longestGap(ix.firstSorted, ev.Begin, ev.End)
 	return t
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
+
+// foldError shortens an error text to its kind: numbers (ports, addresses, ids) become
+// N and the text is cut at 100 bytes.
+func foldError(e string) string {
+	e = digits.ReplaceAllString(e, "N")
+	if len(e) > 100 {
+		e = e[:100] + "..."
+	}
+	return e
 }
 
 func sortTimes(ts []time.Time) {
@@ -635,6 +664,11 @@ func (s *Summary) WriteTable(w io.Writer) {
 			t.Redelivered, fmtSec(t.ConsumerGap), fmtSec(t.Election), fmtSec(t.Rejoin), t.Leader, t.Note)
 	}
 	tw.Flush()
+	for _, t := range s.Trials {
+		if len(t.Errors) > 0 || t.SlowAcks > 0 {
+			fmt.Fprintf(w, "  %s #%d: %d acks after >= %v; errors: %s\n", t.Scenario, t.Index, t.SlowAcks, SlowAck, topErrors(t.Errors, 2))
+		}
+	}
 	fmt.Fprintln(w, "summary")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\ttrials\tresume median\tresume max\tlongest ack gap max\tfailed\tfail window max\toneway lost\tstored twice\tredeliv\tconsumer gap med/max\telection med\trejoin med/max")
@@ -663,6 +697,29 @@ func (s *Summary) WriteTable(w io.Writer) {
 	if s.Aborted != "" {
 		fmt.Fprintf(w, "ABORTED: %s\n", s.Aborted)
 	}
+}
+
+// topErrors names the n most frequent errors with their counts.
+func topErrors(errs map[string]int, n int) string {
+	var ks []string
+	for k := range errs {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if errs[ks[i]] != errs[ks[j]] {
+			return errs[ks[i]] > errs[ks[j]]
+		}
+		return ks[i] < ks[j]
+	})
+	var parts []string
+	for i, k := range ks {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("(+%d more kinds)", len(ks)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %q", errs[k], k))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func sortedMembers(m map[string]map[string]string) []string {

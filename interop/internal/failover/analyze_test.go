@@ -64,6 +64,22 @@ func TestResumeGapIgnoresSendsInFlightAtTheKill(t *testing.T) {
 	if got, want := tr.FailWindow, 0.39; got != want {
 		t.Errorf("fail window = %v, want %v", got, want)
 	}
+	if tr.SlowAcks != 0 {
+		t.Errorf("slow acks = %d, want 0 (none took 2.5 s)", tr.SlowAcks)
+	}
+	if want := map[string]int{"failed": 1}; !reflect.DeepEqual(tr.Errors, want) {
+		t.Errorf("errors = %v, want %v", tr.Errors, want)
+	}
+}
+
+func TestFoldError(t *testing.T) {
+	got := foldError("dial tcp 127.0.0.1:10911: connect: connection refused")
+	if want := "dial tcp N.N.N.N:N: connect: connection refused"; got != want {
+		t.Errorf("foldError = %q, want %q", got, want)
+	}
+	if e := topErrors(map[string]int{"a": 1, "b": 5, "c": 2}, 2); e != `5× "b", 2× "c", (+1 more kinds)` {
+		t.Errorf("topErrors = %s", e)
+	}
 }
 
 func TestResumeGapMissingWhenNothingResumes(t *testing.T) {
@@ -257,5 +273,8 @@ func TestFailWindowNotStretchedByOneSlowFailure(t *testing.T) {
 	// Runs: 8500 (begun 8100) and 9020 (counted from the success at 8000): 1.02 s.
 	if tr.FailWindow != 1.02 {
 		t.Errorf("fail window = %v, want 1.02", tr.FailWindow)
+	}
+	if tr.SlowAcks != 1 { // 30 -> 8000
+		t.Errorf("slow acks = %d, want 1", tr.SlowAcks)
 	}
 }
