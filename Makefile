@@ -7,7 +7,7 @@ PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data/standalone
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
-.PHONY: all build run run-cluster bench-broker test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker failover-bench failover-bench-process
+.PHONY: all build run run-cluster bench-broker bench-compare test unit interop vet fmt fmt-check bench fuzz clean image up down compose-test compose-test-if-docker failover-bench failover-bench-process
 
 all: build
 
@@ -49,6 +49,17 @@ bench:
 # then one consumer (RAFTMQ_BENCH_FLUSH=ASYNC_FLUSH for the async figures).
 bench-broker: build
 	cd interop && RAFTMQ_BENCH=1 $(GO) test -run TestBench -v -count=1 .
+
+# raftmq (3 nodes SYNC_FLUSH; 1 node SYNC and ASYNC) and NATS JetStream (r3sync, r3,
+# r1sync, r1) side by side on loopback, the same shapes through `raftmq bench` and
+# `nats bench`, then the ratio tables. Installs nats-server and the nats CLI as Go
+# modules into $(BENCH_DIR)/bin (minutes from a cold module cache); a run takes about
+# 5 minutes (12 with -reps 3). BENCH_COMPARE_FLAGS passes flags, e.g. -reps 3 or
+# -configs raftmq3,r3sync -shapes async (go run ./bench/compare -h lists them).
+# docs/benchmark.md describes both tools and the first figures.
+BENCH_DIR ?= /tmp/raftmq-bench
+bench-compare: build
+	$(GO) run ./bench/compare -raftmq $(BIN) -dir $(BENCH_DIR) $(BENCH_COMPARE_FLAGS)
 
 clean:
 	rm -rf bin

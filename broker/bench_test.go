@@ -2,26 +2,35 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
 
 // BenchmarkSendSync measures 1 KiB single sends through the remoting server
 // into a single-node group in t.TempDir(), 16 senders in parallel.
 func BenchmarkSendSync(b *testing.B) {
-	e := startEnvB(b)
+	benchSends(b, startEnvB(b), func(int64) map[string]string { return nil })
+}
+
+// benchSends sends 1 KiB messages to topic Bench (8 queues) from 16 senders
+// in parallel; props gives the n-th send's properties.
+func benchSends(b *testing.B, e *testEnv, props func(n int64) map[string]string) {
 	e.createTopic("Bench", 8)
 	body := make([]byte, 1024)
 	var q atomic.Int64
 	b.SetBytes(1024)
 	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 senders
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			ext := sendExt("Bench", int(q.Add(1)%8), nil)
+			n := q.Add(1)
+			ext := sendExt("Bench", int(n%8), props(n))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			r, err := e.client.Invoke(ctx, e.b.Addr(), remoting.NewRequest(remoting.SendMessage, ext, body))
 			cancel()
@@ -31,4 +40,22 @@ func BenchmarkSendSync(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSendSyncUniqKey is BenchmarkSendSync with a fresh UNIQ_KEY on
+// every send (as the clients set it), with the duplicate window on (the
+// default) and off: the difference is the cost of deduplication per send.
+func BenchmarkSendSyncUniqKey(b *testing.B) {
+	for _, window := range []string{"120", "0"} {
+		b.Run("duplicateWindowSeconds="+window, func(b *testing.B) {
+			e := startEnvTB(b, func(c *Config) {
+				if err := c.Set("duplicateWindowSeconds", window); err != nil {
+					b.Fatal(err)
+				}
+			})
+			benchSends(b, e, func(n int64) map[string]string {
+				return map[string]string{message.PropertyUniqKey: fmt.Sprintf("%032X", n)}
+			})
+		})
+	}
 }

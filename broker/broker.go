@@ -76,6 +76,15 @@ type Broker struct {
 	stats     runtimeStats
 	regKick   chan struct{}
 	services  *services
+	fwd       *forwarder
+	// memberAddr is where the other members forward writes to (brokerIP2:port).
+	memberAddr string
+	// draining is set by Close once leadership is handed over: new writes
+	// are answered 14 while the ones in flight finish.
+	draining atomic.Bool
+	// writes counts the leader-only writes taken and not yet answered,
+	// forwarded ones included (Close waits for them).
+	writes atomic.Int64
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -87,8 +96,10 @@ type Broker struct {
 }
 
 // Start opens the broker's Raft group member, starts serving clients and
-// registering with the namesrvs. It returns once the listener is bound; the
-// group may not have a leader yet.
+// registering with the namesrvs. The client port is bound only once the
+// store is recovered, so a restarting member refuses connections instead of
+// accepting ones it cannot serve. It returns once the listener is bound; the
+// group may not have a leader yet (writes then wait for one, see forward.go).
 func Start(cfg Config, opts Options) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -109,17 +120,18 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("storePathRootDir: %w", err)
 	}
 	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
+	if ln != nil {
+		cfg.ListenPort = ln.Addr().(*net.TCPAddr).Port
+	}
+	closeLn := func() {
+		if ln != nil {
+			ln.Close()
 		}
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	cfg.ListenPort = port
 	addr := cfg.AdvertisedAddr()
 	storeHost, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		ln.Close()
+		closeLn()
 		return nil, fmt.Errorf("advertised address %s: %w", addr, err)
 	}
 
@@ -134,14 +146,18 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		locks:     lockmgr.New(lockmgr.Config{}),
 		regKick:   make(chan struct{}, 1),
 		started:   time.Now(),
+
+		memberAddr: cfg.MemberAddr(),
 	}
 	b.holds = newPullHolds(b)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.meta.onTopic = b.kickRegister
+	b.fwd = newForwarder(b)
+	b.meta.onMember = b.fwd.kick
 	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
 	levels, err := schedule.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
-		ln.Close()
+		closeLn()
 		b.cancel()
 		return nil, fmt.Errorf("messageDelayLevel: %w", err)
 	}
@@ -161,19 +177,31 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		Meta:             b.meta,
 		TagsCode:         levels.TagsCode,
 		Transport:        opts.RaftTransport,
+
+		DuplicateWindow:     cfg.DuplicateWindow,
+		DuplicateMaxEntries: cfg.DuplicateMaxEntries,
 	})
 	if err != nil {
-		ln.Close()
+		closeLn()
 		b.cancel()
 		return nil, fmt.Errorf("open raft group %s: %w", cfg.DLegerGroup, err)
 	}
 	b.node = node
 	if b.services, err = newServices(b, levels); err != nil {
 		b.cancel()
-		ln.Close()
+		closeLn()
 		node.Close(context.Background())
 		return nil, err
 	}
+	// The store is recovered: only now may clients connect.
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.ListenAddr()); err != nil {
+			b.cancel()
+			node.Close(context.Background())
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	b.ln = ln
 
 	if opts.Namesrv != nil {
 		b.namesrv = opts.Namesrv
@@ -202,12 +230,18 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 			b.log.Error("remoting server stopped", "error", err)
 		}
 	}()
-	b.log.Info("broker started", "addr", addr, "group", cfg.DLegerGroup, "self", cfg.DLegerSelfID, "cluster", cfg.BrokerClusterName)
+	b.log.Info("broker started", "addr", addr, "member_addr", b.memberAddr, "since_start", time.Since(b.started).Round(time.Millisecond), "group", cfg.DLegerGroup, "self", cfg.DLegerSelfID, "cluster", cfg.BrokerClusterName)
 	return b, nil
 }
 
 // Addr is the advertised broker address (brokerIP1:port).
 func (b *Broker) Addr() string { return b.addr }
+
+// MemberAddr is where the group's other members forward writes to (brokerIP2:port).
+func (b *Broker) MemberAddr() string { return b.memberAddr }
+
+// Members is the replicated member directory.
+func (b *Broker) Members() []Member { return b.meta.Members() }
 
 // Node is the broker's Raft group member.
 func (b *Broker) Node() *dledger.Node { return b.node }
@@ -216,13 +250,15 @@ func (b *Broker) Node() *dledger.Node { return b.node }
 func (b *Broker) IsLeader() bool { return b.node.IsLeader() }
 
 // WaitLeader blocks until this broker is the leader with its system topics in
-// place and has registered them as brokerId 0 with the namesrvs, or ctx ends.
-// Clients that start after it returns find TBW102 in the routes.
+// place and every namesrv has accepted its registration as brokerId 0, or ctx
+// ends. Clients that start after it returns find TBW102 in the routes, with a
+// leader to send to.
 func (b *Broker) WaitLeader(ctx context.Context) error {
 	for {
-		if b.node.IsLeader() {
-			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok {
-				b.registerAll(ctx)
+		// The role must say leader too: registrations are built from it, and
+		// a registration as follower would not give the group brokerId 0.
+		if b.node.IsLeader() && b.role.get().leader {
+			if _, ok := b.meta.Topic(b.cfg.BrokerClusterName); ok && b.registerAll(ctx) == len(b.cfg.NamesrvAddrs) {
 				return nil
 			}
 		}
@@ -234,20 +270,35 @@ func (b *Broker) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// Close stops serving, unregisters from the namesrvs and closes the node.
+// Close stops the broker without losing an answer: it unregisters from the
+// namesrvs, hands leadership to another member if it leads (writes arriving
+// meanwhile are forwarded to the new leader), answers every write it had
+// taken (those committed get their result, see dledger's resolution of
+// leadership-lost entries), refuses new writes with 14 while it drains,
+// then closes connections and the node.
 func (b *Broker) Close(ctx context.Context) error {
 	var err error
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
+		b.ln.Close() // no new connections; the open ones are drained below
+		b.services.stop()
+		b.unregisterAll(ctx)
+		b.handOver(ctx)
+		b.draining.Store(true)
+		b.drainWrites(ctx)
+		if ferr := b.srv.Flush(ctx); ferr != nil {
+			b.log.Warn("stopping before every answer was written", "error", ferr)
+		}
 		if b.unsub != nil {
 			b.unsub()
 		}
-		b.services.stop()
-		b.unregisterAll(ctx)
 		b.cancel()
 		b.holds.close()
 		err = b.srv.Shutdown(ctx)
 		b.wg.Wait()
+		// A registration that raced the first unregistration (a leadership
+		// change while handing over) is undone now that the loop has ended.
+		b.unregisterAll(ctx)
 		if cerr := b.node.Close(ctx); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -258,6 +309,53 @@ func (b *Broker) Close(ctx context.Context) error {
 	return err
 }
 
+// handOver transfers leadership before a stop, so that the group keeps
+// accepting writes without waiting for an election timeout.
+func (b *Broker) handOver(ctx context.Context) {
+	if len(b.node.Status().Peers) < 2 || !b.node.IsLeader() {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.node.TransferLeadership(tctx, ""); err != nil {
+		b.log.Warn("leadership transfer before stop failed", "error", err)
+		return
+	}
+	// Wait until the new leader is known here so writes in flight can be
+	// forwarded to it.
+	for tctx.Err() == nil {
+		if r := b.role.get(); !r.leader && r.leaderID != "" && r.leaderID != b.cfg.DLegerSelfID {
+			if _, ok := b.meta.Member(r.leaderID); ok {
+				break
+			}
+		}
+		select {
+		case <-b.fwd.changes():
+		case <-time.After(20 * time.Millisecond):
+		case <-tctx.Done():
+		}
+	}
+	b.log.Info("leadership handed over before stop", "to", b.role.get().leaderID, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// drainWrites waits, bounded by ctx, until every write taken before
+// draining began has been answered.
+func (b *Broker) drainWrites(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for b.writes.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			b.log.Warn("stopping with writes still in flight", "writes", b.writes.Load(), "error", ctx.Err())
+			b.fwd.close()
+			return
+		case <-t.C:
+		}
+	}
+	b.fwd.close()
+}
+
 // onLeadership follows the group's leadership: registers the new role at
 // once, creates the system topics on a new leader and starts or stops the
 // leader-only services.
@@ -265,6 +363,11 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 	prev := b.role.get()
 	b.role.set(roleState{leader: ev.Leader, term: ev.Term, leaderID: ev.LeaderID, leaderAddr: ev.LeaderAddr})
 	b.log.Info("leadership changed", "leader", ev.Leader, "term", ev.Term, "leaderID", ev.LeaderID)
+	b.fwd.kick()
+	if ev.Leader && (!prev.leader || prev.term != ev.Term) {
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.announceMember(ev.Term) }()
+	}
 	if ev.Leader && !prev.leader {
 		b.wg.Add(1)
 		go func() {
@@ -381,12 +484,13 @@ func connAddrPort(c *remoting.Conn) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// brokerID is the id this node registers with: 0 as leader, else 1+ordinal.
+// brokerID is the id this node registers with: 0 as leader, else its stable
+// id 1+ordinal.
 func (b *Broker) brokerID() int64 {
-	if b.node.IsLeader() {
+	if b.role.get().leader {
 		return 0
 	}
-	return int64(1 + b.node.SelfOrdinal())
+	return b.stableID()
 }
 
 var errClosed = errors.New("broker closed")

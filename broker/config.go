@@ -32,6 +32,7 @@ type Config struct {
 	BrokerID          int64    // brokerId: ignored in Raft mode (the role decides), kept for compatibility
 	NamesrvAddrs      []string // namesrvAddr, ';'-separated
 	BrokerIP1         string   // brokerIP1: advertised address
+	BrokerIP2         string   // brokerIP2: address the group's members reach this one at (default brokerIP1)
 	ListenPort        int      // listenPort
 	ListenHost        string   // raftmq listenHost: interface to bind (default 0.0.0.0)
 	StorePathRootDir  string   // storePathRootDir
@@ -60,6 +61,8 @@ type Config struct {
 	TransactionCheckInterval time.Duration // transactionCheckInterval (ms)
 	TransactionTimeout       time.Duration // transactionTimeOut (ms): age of a half before its first check
 	TransactionCheckMax      int           // transactionCheckMax: checks before a half is discarded
+	DuplicateWindow          time.Duration // raftmq duplicateWindowSeconds: sends deduplicated by UNIQ_KEY; 0 = off
+	DuplicateMaxEntries      int           // raftmq duplicateMaxEntries: keys remembered, oldest evicted first
 }
 
 // DefaultConfig returns the configuration a broker.conf without keys yields.
@@ -94,6 +97,8 @@ func DefaultConfig() Config {
 		TransactionCheckInterval: 30 * time.Second,
 		TransactionTimeout:       6 * time.Second,
 		TransactionCheckMax:      15,
+		DuplicateWindow:          120 * time.Second,
+		DuplicateMaxEntries:      1_000_000,
 	}
 }
 
@@ -183,6 +188,13 @@ var configKeys = map[string]configKey{
 		c.BrokerIP1 = v
 		return nil
 	}},
+	"brokerIP2": {set: func(c *Config, v string) error {
+		if v != "" && net.ParseIP(v) == nil {
+			return fmt.Errorf("want an IP address, got %q", v)
+		}
+		c.BrokerIP2 = v
+		return nil
+	}},
 	"listenPort": intKey(1, 65535, func(c *Config) *int { return &c.ListenPort }),
 	"listenHost": {set: func(c *Config, v string) error {
 		if net.ParseIP(v) == nil {
@@ -240,6 +252,8 @@ var configKeys = map[string]configKey{
 	"clientChannelMaxIdleSeconds":    durationKey(time.Second, 10, 3600, func(c *Config) *time.Duration { return &c.ClientChannelMaxIdle }),
 	"offsetFlushIntervalMs":          durationKey(time.Millisecond, 10, 60000, func(c *Config) *time.Duration { return &c.OffsetFlushInterval }),
 	"maxFrameSize":                   intKey(64<<10, 256<<20, func(c *Config) *int { return &c.MaxFrameSize }),
+	"duplicateWindowSeconds":         durationKey(time.Second, 0, 86400, func(c *Config) *time.Duration { return &c.DuplicateWindow }),
+	"duplicateMaxEntries":            intKey(1, 100_000_000, func(c *Config) *int { return &c.DuplicateMaxEntries }),
 	"brokerRole":                     ignoredKey, // master/slave replication: Raft decides roles
 	"haListenPort":                   ignoredKey,
 	"brokerPermission":               ignoredKey,
@@ -251,7 +265,6 @@ var configKeys = map[string]configKey{
 	"traceTopicEnable":               ignoredKey,
 	"autoDeleteUnusedStats":          ignoredKey,
 	"diskMaxUsedSpaceRatio":          ignoredKey,
-	"brokerIP2":                      ignoredKey,
 	"enableControllerMode":           ignoredKey,
 	"sendMessageWithVIPChannel":      ignoredKey,
 	"enablePropertyFilter":           ignoredKey,
@@ -434,6 +447,17 @@ func (c *Config) AdvertisedAddr() string {
 		ip = firstNonLoopbackIP()
 	}
 	return net.JoinHostPort(ip, strconv.Itoa(c.ListenPort))
+}
+
+// MemberAddr is the address the other members of the group forward writes
+// to: brokerIP2:listenPort, brokerIP2 defaulting to the advertised IP. In
+// docker compose the advertised address is the host's loopback while the
+// members reach each other on the container network.
+func (c *Config) MemberAddr() string {
+	if c.BrokerIP2 == "" {
+		return c.AdvertisedAddr()
+	}
+	return net.JoinHostPort(c.BrokerIP2, strconv.Itoa(c.ListenPort))
 }
 
 // ListenAddr is the address the broker binds.

@@ -106,3 +106,23 @@ func FuzzParseProperties(f *testing.F) {
 		}
 	})
 }
+
+func TestBrokerIP2IsTheMemberAddress(t *testing.T) {
+	cfg, _, err := LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876", "-brokerIP1", "127.0.0.1", "-listenPort", "10911"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MemberAddr() != "127.0.0.1:10911" {
+		t.Fatalf("member address without brokerIP2: %s, want brokerIP1's", cfg.MemberAddr())
+	}
+	cfg, _, err = LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876", "-brokerIP1", "127.0.0.1", "-brokerIP2", "10.250.11.20", "-listenPort", "10911"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MemberAddr() != "10.250.11.20:10911" || cfg.AdvertisedAddr() != "127.0.0.1:10911" {
+		t.Fatalf("member %s advertised %s", cfg.MemberAddr(), cfg.AdvertisedAddr())
+	}
+	if _, _, err := LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876", "-brokerIP2", "host"}); err == nil {
+		t.Fatal("brokerIP2 must be an IP address")
+	}
+}

@@ -4,7 +4,9 @@
 // subscription-group and consumer-offset state replicated through Raft
 // (metaStore, a dledger.MetaStateMachine with a small versioned JSON command
 // format), the namesrv registration by role (leader = brokerId 0 with its term
-// as dataVersion.stateVersion, followers = 1+ordinal), the wiring of the
+// as dataVersion.stateVersion, followers = 1+ordinal; every registration
+// also carries ext raftmqMemberId = dLegerSelfId and raftmqMemberOrdinal, from
+// which the namesrv builds the members' write aliases), the wiring of the
 // services in broker/schedule, broker/txn, broker/retry and broker/lockmgr,
 // and the broker.conf configuration (RocketMQ key names).
 //
@@ -18,11 +20,26 @@
 //     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
 //     one entry per commit. Pending commits are dropped on leadership loss
 //     (clients re-commit every 5 s).
-//   - A follower answers sends, offset updates, locks and admin writes with
-//     SERVICE_NOT_AVAILABLE (14, retried by the Go and Java clients) whose
-//     remark names the leader; it does not forward. It serves pulls of
-//     committed data, and every pull answer suggests brokerId 0 so that
-//     consumers return to the leader.
+//   - A member that is not the leader forwards sends (10, 310, 320, 324,
+//     325), END_TRANSACTION and CONSUMER_SEND_MSG_BACK to the leader and
+//     relays its answer (forward.go): the leader's member address comes from
+//     the member directory, a Raft-replicated table every new leader adds
+//     its entry to (meta op member.put; memberAddr = brokerIP2:listenPort).
+//     A write waits out an election for up to 2.5 s; a forwarded write
+//     (ext raftmqForwarded=1, with the client's address in raftmqBornHost,
+//     stored as BornHost) reaching a non-leader is answered 14, never
+//     forwarded again; at most 4096 writes are forwarded at once, beyond
+//     that SYSTEM_BUSY. Offset updates, locks and admin writes on a
+//     follower are still answered SERVICE_NOT_AVAILABLE (14) with a remark
+//     naming the leader (clients send them to brokerId 0). Followers serve
+//     pulls of committed data.
+//   - The client port is bound only once the store is recovered, so a
+//     restarting member refuses connections instead of holding them.
+//   - Close hands leadership to another member first, keeps forwarding
+//     while that happens, then answers new writes 14 while the ones already
+//     taken are answered (a write whose Raft entry lost leadership on the
+//     way is settled from the next leader's log), waits for the answers to
+//     be written, and only then closes connections and the node.
 //   - A pull without the subscription flag from a group whose heartbeat has
 //     not reached this node yet is served unfiltered (the clients filter by
 //     tag again) instead of SUBSCRIPTION_NOT_EXIST, which would stall the
@@ -33,4 +50,25 @@
 //     message lies within the newest 512 MiB of the log, else 22.
 //   - Parked long polls hold no worker: they are answered through Conn.Send
 //     when the dispatcher reports new messages for their queue, or by a timer.
+//   - Producer sends (SEND_MESSAGE, V2, batch, reply) are deduplicated by
+//     (stored topic, UNIQ_KEY) within duplicateWindowSeconds (default 120,
+//     0 = off; at most duplicateMaxEntries keys): a retry of a stored
+//     message is answered with the original's msgId (offsetMsgId, built from
+//     the store host that stored it), queueId, queueOffset and, for a half
+//     message, transactionId, and nothing is stored (dledger.AppendSends).
+//     The key is taken after the delayed/half rewrite, so a delayed send is
+//     keyed in SCHEDULE_TOPIC_XXXX and a half in RMQ_SYS_TRANS_HALF_TOPIC,
+//     never colliding with the delivery or commit re-append in the real
+//     topic. The broker's own appends (delay delivery, transaction commit,
+//     CONSUMER_SEND_MSG_BACK, DLQ) and client sends into %RETRY%/%DLQ%
+//     (the send-back fallback, which repeats UNIQ_KEY every round) are never
+//     checked. Batch items are checked one by one: known items are answered
+//     with their stored offsetMsgId and only new items are stored; queueId
+//     and queueOffset are the first item's. A retry that the client sends to
+//     another broker group cannot be deduplicated by any broker.
+//   - A write whose outcome is unknown (dledger.ErrIndeterminate: the entry
+//     was in Raft when leadership was lost, the node shut down, the store
+//     timed out) is answered SYSTEM_ERROR (1, retried by the clients) with a
+//     remark starting "indeterminate:", unlike a definite refusal
+//     (SERVICE_NOT_AVAILABLE 14).
 package broker

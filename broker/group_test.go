@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"strconv"
 	"strings"
@@ -15,9 +14,25 @@ import (
 	"github.com/raftmq/raftmq/remoting"
 )
 
-// startGroup starts a namesrv and a three-node group in this process, the
-// members connected by in-memory Raft transports.
-func startGroup(t *testing.T) (*testEnv, []*Broker) {
+// groupHarness is a namesrv and a three-node group in this process, the
+// members connected by in-memory Raft transports that tests can cut.
+type groupHarness struct {
+	t       *testing.T
+	env     *testEnv
+	brokers []*Broker
+	cfgs    []Config
+	addrs   []raft.ServerAddress
+	trans   []*raft.InmemTransport
+}
+
+// startGroup starts a namesrv and a three-node group in this process;
+// mutate adjusts every member's config.
+func startGroup(t *testing.T, mutate ...func(*Config)) (*testEnv, []*Broker) {
+	g := startGroupHarness(t, mutate...)
+	return g.env, g.brokers
+}
+
+func startGroupHarness(t *testing.T, mutate ...func(*Config)) *groupHarness {
 	t.Helper()
 	ns := namesrv.New(namesrv.Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t).Named("ns")})
 	if err := ns.Start(context.Background()); err != nil {
@@ -28,24 +43,19 @@ func startGroup(t *testing.T) (*testEnv, []*Broker) {
 		defer cancel()
 		ns.Shutdown(ctx)
 	})
-	addrs := []raft.ServerAddress{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
-	trans := make([]*raft.InmemTransport, 3)
-	for i := range trans {
-		_, trans[i] = raft.NewInmemTransport(addrs[i])
+	g := &groupHarness{t: t, addrs: []raft.ServerAddress{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}}
+	g.trans = make([]*raft.InmemTransport, 3)
+	for i := range g.trans {
+		_, g.trans[i] = raft.NewInmemTransport(g.addrs[i])
 	}
-	for i := range trans {
-		for j := range trans {
-			if i != j {
-				trans[i].Connect(addrs[j], trans[j])
-			}
-		}
-	}
+	g.link(-1)
 	var peers []string
-	for i, a := range addrs {
+	for i, a := range g.addrs {
 		peers = append(peers, "n"+strconv.Itoa(i)+"-"+string(a))
 	}
-	brokers := make([]*Broker, 3)
-	for i := range brokers {
+	g.brokers = make([]*Broker, 3)
+	g.cfgs = make([]Config, 3)
+	for i := range g.brokers {
 		cfg := DefaultConfig()
 		cfg.NamesrvAddrs = []string{ns.Addr()}
 		cfg.BrokerIP1 = "127.0.0.1"
@@ -54,28 +64,59 @@ func startGroup(t *testing.T) (*testEnv, []*Broker) {
 		cfg.DLegerPeers = strings.Join(peers, ";")
 		cfg.DLegerSelfID = "n" + strconv.Itoa(i)
 		cfg.OffsetFlushInterval = 50 * time.Millisecond
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		for _, m := range mutate {
+			m(&cfg)
 		}
-		b, err := Start(cfg, Options{Logger: testLogger(t).Named(cfg.DLegerSelfID), Listener: ln, RaftTransport: trans[i],
-			RaftHeartbeatTimeout: 200 * time.Millisecond, RaftElectionTimeout: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		brokers[i] = b
-		t.Cleanup(func() {
+		g.cfgs[i] = cfg
+		g.start(i)
+	}
+	t.Cleanup(func() {
+		for _, b := range g.brokers {
+			if b == nil {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
 			if err := b.Close(ctx); err != nil {
 				t.Errorf("close: %v", err)
 			}
-		})
+			cancel()
+		}
+	})
+	g.env = &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16)}
+	g.env.client = remoting.NewClient(remoting.ClientConfig{})
+	t.Cleanup(func() { g.env.client.Close() })
+	return g
+}
+
+// start starts member i on its configuration and store.
+func (g *groupHarness) start(i int) {
+	g.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		g.t.Fatal(err)
 	}
-	env := &testEnv{t: t, ns: ns, notes: make(chan *remoting.Command, 16)}
-	env.client = remoting.NewClient(remoting.ClientConfig{})
-	t.Cleanup(func() { env.client.Close() })
-	return env, brokers
+	cfg := g.cfgs[i]
+	b, err := Start(cfg, Options{Logger: testLogger(g.t).Named(cfg.DLegerSelfID), Listener: ln, RaftTransport: g.trans[i],
+		RaftHeartbeatTimeout: 200 * time.Millisecond, RaftElectionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.brokers[i] = b
+}
+
+// link connects every pair of transports except those of member cut (-1: none).
+func (g *groupHarness) link(cut int) {
+	for i := range g.trans {
+		for j := range g.trans {
+			switch {
+			case i == j:
+			case i == cut || j == cut:
+				g.trans[i].Disconnect(g.addrs[j])
+			default:
+				g.trans[i].Connect(g.addrs[j], g.trans[j])
+			}
+		}
+	}
 }
 
 func leaderOf(t *testing.T, brokers []*Broker, skip *Broker) *Broker {
@@ -112,7 +153,10 @@ func TestGroupFollowersRejectWritesAndServeReads(t *testing.T) {
 		if f == leader {
 			continue
 		}
-		r := e.callAddr(f.Addr(), remoting.SendMessage, sendExt("G", 0, nil), []byte("x"))
+		// A write already forwarded once is never forwarded again.
+		fwdExt := sendExt("G", 0, nil)
+		fwdExt[ExtForwarded] = "1"
+		r := e.callAddr(f.Addr(), remoting.SendMessage, fwdExt, []byte("x"))
 		if r.Code != remoting.ServiceNotAvailable || !strings.Contains(r.Remark, "leader is "+leader.cfg.DLegerSelfID) {
 			t.Fatalf("follower send: %d %q", r.Code, r.Remark)
 		}
@@ -151,14 +195,11 @@ func TestGroupFollowersRejectWritesAndServeReads(t *testing.T) {
 	next := leaderOf(t, brokers, leader)
 	e.b = next
 	waitFor(t, "new leader in the route", 10*time.Second, func() bool {
-		r := e.callAddr(e.ns.Addr(), remoting.GetRouteInfoByTopic, map[string]string{"topic": "G"}, nil)
-		var route struct {
-			BrokerDatas []struct {
-				BrokerAddrs map[string]string `json:"brokerAddrs"`
-			} `json:"brokerDatas"`
-		}
-		_ = json.Unmarshal(r.Body, &route)
-		return r.Code == 0 && len(route.BrokerDatas) == 1 && route.BrokerDatas[0].BrokerAddrs["0"] == next.Addr()
+		// The route also holds the members' write aliases; the group's own
+		// entry names the leader.
+		rd := e.routeOf("G")
+		return rd != nil && len(rd.BrokerDatas) > 0 && rd.BrokerDatas[0].BrokerName == next.cfg.BrokerName &&
+			rd.BrokerDatas[0].BrokerAddrs[0] == next.Addr()
 	})
 	if next.role.get().term <= oldTerm {
 		t.Fatalf("term did not grow: %d -> %d", oldTerm, next.role.get().term)

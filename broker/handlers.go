@@ -26,12 +26,13 @@ func (b *Broker) registerHandlers() {
 	s.AddPool(poolPull, 16, 10000)
 	s.AddPool(poolAdmin, 8, 10000)
 	s.AddPool(poolHB, 4, 10000)
+	// Leader-only writes: a follower forwards them to the leader (forward.go).
 	for _, c := range []int32{remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage,
 		remoting.SendReplyMessage, remoting.SendReplyMessageV2} {
-		s.Handle(c, poolSend, b.handleSend)
+		s.Handle(c, poolSend, b.leaderWrite(b.handleSend))
 	}
-	s.Handle(remoting.ConsumerSendMsgBack, poolSend, b.handleSendBack)
-	s.Handle(remoting.EndTransaction, poolSend, b.handleEndTransaction)
+	s.Handle(remoting.ConsumerSendMsgBack, poolSend, b.leaderWrite(b.handleSendBack))
+	s.Handle(remoting.EndTransaction, poolSend, b.leaderWrite(b.handleEndTransaction))
 	s.Handle(remoting.PullMessage, poolPull, b.handlePull)
 	s.Handle(remoting.LitePullMessage, poolPull, b.handlePull)
 	s.Handle(remoting.HeartBeat, poolHB, b.handleHeartbeat)
@@ -577,6 +578,9 @@ func (b *Broker) handleRuntimeInfo(context.Context, *remoting.Conn, *remoting.Co
 		"consumerGroupCount":          strconv.Itoa(consumers),
 		"sendThreadPoolQueueSize":     "0",
 		"pullThreadPoolQueueSize":     "0",
+		// Not a RocketMQ runtime key (Java has it in GET_BROKER_CONFIG, which we do
+		// not serve): `raftmq bench` reports it beside its figures.
+		"flushDiskType": string(b.cfg.FlushDiskType),
 	}
 	return jsonResponse(struct {
 		Table map[string]string `json:"table"`

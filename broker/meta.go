@@ -81,7 +81,20 @@ const (
 	opDeleteGroup  metaOp = "group.delete"
 	opCommitOffset metaOp = "offsets.commit"
 	opPutKV        metaOp = "kv.put"
+	// opPutMember records a member's addresses in the member directory; a
+	// new leader proposes its own entry once its write gate is open.
+	opPutMember metaOp = "member.put"
 )
+
+// Member is one entry of the replicated member directory: where a member of
+// the group serves clients and where the other members forward writes to.
+// Term is the term in which the member proposed the entry as leader.
+type Member struct {
+	ID         string `json:"id"`
+	Term       uint64 `json:"term"`
+	ClientAddr string `json:"clientAddr"`
+	MemberAddr string `json:"memberAddr"`
+}
 
 // metaCommandVersion is the version of the command format; a replica refuses
 // commands of a later version instead of misreading them.
@@ -98,6 +111,7 @@ type metaCommand struct {
 	Offsets []OffsetCommit `json:"offsets,omitempty"`
 	Key     string         `json:"key,omitempty"`
 	Value   []byte         `json:"value,omitempty"`
+	Member  *Member        `json:"member,omitempty"`
 }
 
 func (c *metaCommand) encode() []byte {
@@ -124,7 +138,8 @@ type offsetKey struct {
 }
 
 // metaStore is the replicated metadata: topics, subscription groups, consumer
-// offsets and a small key/value space for services' progress. It implements
+// offsets, a small key/value space for services' progress and the member
+// directory (where each member is reached; see forward.go). It implements
 // dledger.MetaStateMachine. Every mutation goes through ApplyMeta, so all
 // replicas hold the same state.
 type metaStore struct {
@@ -133,8 +148,11 @@ type metaStore struct {
 	groups  map[string]GroupConfig
 	offsets map[offsetKey]int64
 	kv      map[string][]byte
+	members map[string]Member // member directory by member id
 	version DataVersion
 	onTopic func() // called after a topic change, outside the lock
+	// onMember is called after the member directory changed, outside the lock.
+	onMember func()
 }
 
 func newMetaStore() *metaStore {
@@ -143,6 +161,7 @@ func newMetaStore() *metaStore {
 		groups:  map[string]GroupConfig{},
 		offsets: map[offsetKey]int64{},
 		kv:      map[string][]byte{},
+		members: map[string]Member{},
 	}
 }
 
@@ -159,7 +178,7 @@ func (m *metaStore) ApplyMeta(index uint64, data []byte) interface{} {
 	if c.V != metaCommandVersion {
 		return fmt.Errorf("%w: version %d", errBadMetaCommand, c.V)
 	}
-	topicChanged := false
+	topicChanged, memberChanged := false, false
 	m.mu.Lock()
 	switch c.Op {
 	case opPutTopics:
@@ -208,6 +227,17 @@ func (m *metaStore) ApplyMeta(index uint64, data []byte) interface{} {
 		} else {
 			m.kv[c.Key] = c.Value
 		}
+	case opPutMember:
+		e := c.Member
+		if e == nil || e.ID == "" || e.MemberAddr == "" {
+			m.mu.Unlock()
+			return fmt.Errorf("%w: member entry without id or memberAddr", errBadMetaCommand)
+		}
+		// An entry of an older term never replaces a newer one.
+		if old, ok := m.members[e.ID]; !ok || old.Term <= e.Term {
+			m.members[e.ID] = *e
+			memberChanged = true
+		}
 	default:
 		m.mu.Unlock()
 		return fmt.Errorf("%w: op %q", errBadMetaCommand, c.Op)
@@ -216,10 +246,13 @@ func (m *metaStore) ApplyMeta(index uint64, data []byte) interface{} {
 		m.version.Counter++
 		m.version.Timestamp = c.Time
 	}
-	cb := m.onTopic
+	cb, mcb := m.onTopic, m.onMember
 	m.mu.Unlock()
 	if topicChanged && cb != nil {
 		cb()
+	}
+	if memberChanged && mcb != nil {
+		mcb()
 	}
 	return nil
 }
@@ -232,6 +265,7 @@ type metaSnapshot struct {
 	Groups  map[string]GroupConfig `json:"groups"`
 	Offsets []OffsetCommit         `json:"offsets"`
 	KV      map[string][]byte      `json:"kv"`
+	Members []Member               `json:"members,omitempty"`
 }
 
 // SnapshotMeta serialises the metadata.
@@ -241,6 +275,10 @@ func (m *metaStore) SnapshotMeta() ([]byte, error) {
 	for k, o := range m.offsets {
 		s.Offsets = append(s.Offsets, OffsetCommit{k.group, k.topic, k.queue, o})
 	}
+	for _, e := range m.members {
+		s.Members = append(s.Members, e)
+	}
+	sort.Slice(s.Members, func(i, j int) bool { return s.Members[i].ID < s.Members[j].ID })
 	b, err := json.Marshal(s)
 	m.mu.RUnlock()
 	return b, err
@@ -269,14 +307,44 @@ func (m *metaStore) RestoreMeta(data []byte) error {
 	if s.KV == nil {
 		s.KV = map[string][]byte{}
 	}
+	members := make(map[string]Member, len(s.Members))
+	for _, e := range s.Members {
+		if e.ID != "" && e.MemberAddr != "" {
+			members[e.ID] = e
+		}
+	}
 	m.mu.Lock()
 	m.topics, m.groups, m.offsets, m.kv, m.version = s.Topics, s.Groups, offsets, s.KV, s.Version
-	cb := m.onTopic
+	m.members = members
+	cb, mcb := m.onTopic, m.onMember
 	m.mu.Unlock()
 	if cb != nil {
 		cb()
 	}
+	if mcb != nil {
+		mcb()
+	}
 	return nil
+}
+
+// Member returns the directory entry of a member.
+func (m *metaStore) Member(id string) (Member, bool) {
+	m.mu.RLock()
+	e, ok := m.members[id]
+	m.mu.RUnlock()
+	return e, ok
+}
+
+// Members returns the member directory sorted by id.
+func (m *metaStore) Members() []Member {
+	m.mu.RLock()
+	out := make([]Member, 0, len(m.members))
+	for _, e := range m.members {
+		out = append(out, e)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Topic returns the configuration of a topic.

@@ -13,6 +13,20 @@ func applyOK(t *testing.T, m *metaStore, c *metaCommand) {
 	}
 }
 
+// snapshotRoundTrip restores a fresh store from m's snapshot.
+func snapshotRoundTrip(t *testing.T, m *metaStore) *metaStore {
+	t.Helper()
+	snap, err := m.SnapshotMeta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := newMetaStore()
+	if err := m2.RestoreMeta(snap); err != nil {
+		t.Fatal(err)
+	}
+	return m2
+}
+
 func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 	m := newMetaStore()
 	changes := 0
@@ -35,14 +49,7 @@ func TestMetaStoreApplySnapshotRestore(t *testing.T) {
 		t.Fatalf("version %+v changes %d", v, changes)
 	}
 
-	snap, err := m.SnapshotMeta()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2 := newMetaStore()
-	if err := m2.RestoreMeta(snap); err != nil {
-		t.Fatal(err)
-	}
+	m2 := snapshotRoundTrip(t, m)
 	t1, v1 := m.Topics()
 	t2, v2 := m2.Topics()
 	if !reflect.DeepEqual(t1, t2) || v1 != v2 || !reflect.DeepEqual(m.Groups(), m2.Groups()) {
@@ -87,10 +94,36 @@ func TestMetaStoreRejectsBadCommands(t *testing.T) {
 	}
 }
 
+func TestMemberDirectoryKeepsNewestTermAndSurvivesSnapshot(t *testing.T) {
+	m := newMetaStore()
+	changes := 0
+	m.onMember = func() { changes++ }
+	applyOK(t, m, &metaCommand{Op: opPutMember, Member: &Member{ID: "n0", Term: 3, ClientAddr: "127.0.0.1:10911", MemberAddr: "10.0.0.1:10911"}})
+	applyOK(t, m, &metaCommand{Op: opPutMember, Member: &Member{ID: "n1", Term: 4, ClientAddr: "127.0.0.1:10921", MemberAddr: "10.0.0.2:10921"}})
+	// A late entry of an older term changes nothing.
+	applyOK(t, m, &metaCommand{Op: opPutMember, Member: &Member{ID: "n0", Term: 2, ClientAddr: "x:1", MemberAddr: "x:1"}})
+	if e, ok := m.Member("n0"); !ok || e.Term != 3 || e.MemberAddr != "10.0.0.1:10911" {
+		t.Fatalf("n0 entry %+v %v", e, ok)
+	}
+	if changes != 2 {
+		t.Fatalf("%d directory change callbacks, want 2", changes)
+	}
+	for _, bad := range []*metaCommand{{Op: opPutMember}, {Op: opPutMember, Member: &Member{ID: "n2"}}} {
+		if r := m.ApplyMeta(9, bad.encode()); !errors.Is(r.(error), errBadMetaCommand) {
+			t.Fatalf("want errBadMetaCommand, got %v", r)
+		}
+	}
+	m2 := snapshotRoundTrip(t, m)
+	if !reflect.DeepEqual(m.Members(), m2.Members()) || len(m2.Members()) != 2 {
+		t.Fatalf("restored directory %+v, want %+v", m2.Members(), m.Members())
+	}
+}
+
 func FuzzApplyMeta(f *testing.F) {
 	f.Add((&metaCommand{Op: opPutTopics, Topics: []TopicConfig{{TopicName: "T"}}}).encode())
 	f.Add((&metaCommand{Op: opCommitOffset, Offsets: []OffsetCommit{{"g", "t", 0, 1}}}).encode())
 	f.Add([]byte(`{"v":1,"op":"kv.put","key":"a"}`))
+	f.Add((&metaCommand{Op: opPutMember, Member: &Member{ID: "n0", Term: 2, ClientAddr: "a:1", MemberAddr: "b:1"}}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := newMetaStore()
 		m.ApplyMeta(1, b)

@@ -21,6 +21,9 @@ type raftStatusBody struct {
 	LastIndex    uint64           `json:"lastIndex"`
 	Peers        []raftPeerStatus `json:"peers"`
 	BrokerAddr   string           `json:"brokerAddr"`
+	// Duplicate sends: keys remembered, sends answered from them since start.
+	DuplicateKeys        int    `json:"duplicateKeys"`
+	DuplicatesSuppressed uint64 `json:"duplicatesSuppressed"`
 }
 
 type raftPeerStatus struct {
@@ -43,7 +46,7 @@ func (b *Broker) handleRaftStatus(context.Context, *remoting.Conn, *remoting.Com
 		Group: st.Group, SelfID: st.SelfID, Role: st.Role, Term: st.Term,
 		LeaderID: st.LeaderID, LeaderAddr: st.LeaderAddr,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex,
-		BrokerAddr: b.addr,
+		BrokerAddr: b.addr, DuplicateKeys: st.DuplicateKeys, DuplicatesSuppressed: st.DuplicatesSuppressed,
 	}
 	for _, p := range st.Peers {
 		body.Peers = append(body.Peers, raftPeerStatus{ID: p.ID, Addr: p.Addr, Suffrage: p.Suffrage, LastIndex: p.LastIndex})

@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftmq/raftmq/remoting"
@@ -45,16 +47,33 @@ func (b *Broker) registerLoop() {
 		case <-b.regKick:
 		case <-t.C:
 		}
+		if b.closed.Load() {
+			return // Close has unregistered this member; stay out
+		}
 		b.registerAll(b.ctx)
 	}
 }
 
+// Ext fields of REGISTER_BROKER that raftmq adds (the namesrv's
+// namesrv.ExtMemberID and namesrv.ExtMemberOrdinal): the member's stable
+// identity, from which the namesrv builds write aliases ("broker-a@n1") and
+// lists the member at its stable brokerId 1+ordinal.
+const (
+	extMemberID      = "raftmqMemberId"
+	extMemberOrdinal = "raftmqMemberOrdinal"
+)
+
 // registration builds the REGISTER_BROKER request of the current role: the
 // leader as brokerId 0, a follower as 1+ordinal; stateVersion = the term the
-// role belongs to, which the namesrv uses to fence deposed leaders.
+// role belongs to, which the namesrv uses to fence deposed leaders. Id and
+// term come from one role snapshot, so a registration never pairs brokerId 0
+// with a term this node did not lead.
 func (b *Broker) registration() *remoting.Command {
 	r := b.role.get()
-	id := b.brokerID()
+	id := b.stableID()
+	if r.leader {
+		id = 0
+	}
 	topics, version := b.meta.Topics()
 	version.StateVersion = int64(r.term)
 	body, _ := json.Marshal(registerBrokerBody{
@@ -70,12 +89,20 @@ func (b *Broker) registration() *remoting.Command {
 		"compressed":         "false",
 		"bodyCrc32":          "0",
 		"enableActingMaster": "false",
+		extMemberID:          b.cfg.DLegerSelfID,
+		extMemberOrdinal:     strconv.Itoa(b.node.SelfOrdinal()),
 	}, body)
 }
 
-// registerAll registers with every namesrv in parallel.
-func (b *Broker) registerAll(ctx context.Context) {
+// stableID is the brokerId this member has as a follower, 1+ordinal; the
+// namesrv lists the leader at it too.
+func (b *Broker) stableID() int64 { return int64(1 + b.node.SelfOrdinal()) }
+
+// registerAll registers with every namesrv in parallel and reports how many
+// accepted a registration as brokerId 0.
+func (b *Broker) registerAll(ctx context.Context) int {
 	var wg sync.WaitGroup
+	var asLeader atomic.Int32
 	for _, addr := range b.cfg.NamesrvAddrs {
 		wg.Add(1)
 		go func(addr string) {
@@ -90,10 +117,15 @@ func (b *Broker) registerAll(ctx context.Context) {
 			}
 			if resp.Code != remoting.Success {
 				b.log.Warn("namesrv refused registration", "namesrv", addr, "code", resp.Code, "remark", resp.Remark)
+				return
+			}
+			if req.Ext("brokerId") == "0" {
+				asLeader.Add(1)
 			}
 		}(addr)
 	}
 	wg.Wait()
+	return int(asLeader.Load())
 }
 
 // unregisterAll tells every namesrv this broker is going away.

@@ -26,6 +26,10 @@ var systemTopicsRefusingSends = map[string]bool{
 	"OFFSET_MOVED_EVENT":          true,
 }
 
+// indeterminateRemark starts the answer to a write whose outcome is unknown.
+const indeterminateRemark = "indeterminate: the write may or may not be stored; a retry with the same UNIQ_KEY " +
+	"within duplicateWindowSeconds is answered with the stored original: "
+
 // sendTimeout bounds one append through Raft; the Go client gives up after 3 s.
 const sendTimeout = 10 * time.Second
 
@@ -95,7 +99,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		QueueID:        queueID,
 		SysFlag:        h.SysFlag,
 		BornTimestamp:  h.BornTimestamp,
-		BornHost:       connAddrPort(conn),
+		BornHost:       bornHost(conn, req),
 		StoreTimestamp: time.Now().UnixMilli(),
 		StoreHost:      b.storeHost,
 		ReconsumeTimes: h.ReconsumeTimes,
@@ -233,12 +237,22 @@ func (b *Broker) storeMessages(ctx context.Context, h sendHeader, msgs []message
 		}
 		ptrs[i] = &msgs[i]
 	}
-	if err := b.appendExts(ctx, ptrs); err != nil {
+	var dup []bool
+	var err error
+	if isClientSendBack(h.Topic) {
+		err = b.appendExts(ctx, ptrs) // a consumer's send-back repeats UNIQ_KEY on every round
+	} else {
+		dup, err = b.appendSends(ctx, ptrs)
+	}
+	if err != nil {
 		var ee encodeError
 		if errors.As(err, &ee) {
 			return remoting.NewResponse(remoting.MessageIllegal, err.Error())
 		}
 		return b.writeError(err)
+	}
+	if len(dup) > 0 && dup[0] {
+		requestedQueue = originalQueue(ptrs[0], kind) // answer exactly as the original was answered
 	}
 	resp := remoting.NewResponse(remoting.Success, "")
 	resp.SetExt("MSG_REGION", "DefaultRegion")
@@ -253,12 +267,31 @@ func (b *Broker) storeMessages(ctx context.Context, h sendHeader, msgs []message
 	}
 	ids := make([]string, len(ptrs))
 	for i, m := range ptrs {
-		ids[i] = message.OffsetMsgID(b.storeHost, m.CommitLogOffset)
+		ids[i] = m.OffsetMsgID() // the store host that stored it (an earlier leader's, for a duplicate)
 	}
 	resp.SetExt("msgId", strings.Join(ids, ","))
 	resp.SetExt("queueId", itoa32(requestedQueue))
 	resp.SetExt("queueOffset", itoa64(ptrs[0].QueueOffset))
 	return resp
+}
+
+// isClientSendBack: sends to a retry or dead-letter topic are a consumer
+// returning a message it failed to consume (RocketMQ clients fall back to
+// this when CONSUMER_SEND_MSG_BACK fails); every round carries the same
+// UNIQ_KEY, so they are not deduplicated.
+func isClientSendBack(topic string) bool {
+	return strings.HasPrefix(topic, message.RetryGroupTopicPrefix) || strings.HasPrefix(topic, message.DLQGroupTopicPrefix)
+}
+
+// originalQueue is the queue a stored send was addressed to: a delayed or
+// half record keeps it in REAL_QID.
+func originalQueue(stored *message.Ext, kind sendKind) int32 {
+	if kind != sendPlain {
+		if q, err := strconv.ParseInt(stored.Properties[message.PropertyRealQueueID], 10, 32); err == nil {
+			return int32(q)
+		}
+	}
+	return stored.QueueID
 }
 
 // writableOrError returns nil on the leader, else a retriable error naming it.
@@ -278,12 +311,17 @@ func (b *Broker) notLeaderRemark() string {
 		b.addr, b.cfg.DLegerSelfID, b.cfg.DLegerGroup, r.leaderID, r.leaderAddr)
 }
 
-// writeError maps an append or propose error onto a response: leadership
-// errors are retriable (14), everything else a system error (1, also retried
-// by the clients).
+// writeError maps an append or propose error onto a response: a definite
+// refusal (not leader, voided entry) is retriable 14; an indeterminate
+// outcome (the entry was in Raft when leadership was lost, the node shut
+// down or the store timed out; it may still commit) is SYSTEM_ERROR 1 with
+// a remark saying so, which the clients retry too and the duplicate window
+// makes harmless; everything else a system error (1).
 func (b *Broker) writeError(err error) *remoting.Command {
 	var nl *dledger.NotLeaderError
 	switch {
+	case errors.Is(err, dledger.ErrIndeterminate):
+		return remoting.NewResponse(remoting.SystemError, indeterminateRemark+err.Error())
 	case errors.As(err, &nl), errors.Is(err, dledger.ErrVoided):
 		return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark()+": "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

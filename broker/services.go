@@ -12,6 +12,7 @@ import (
 	"github.com/raftmq/raftmq/broker/retry"
 	"github.com/raftmq/raftmq/broker/schedule"
 	"github.com/raftmq/raftmq/broker/txn"
+	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -190,8 +191,24 @@ func (s *services) SendCheck(_ context.Context, group string, req *remoting.Comm
 	return c.InvokeOneway(req)
 }
 
-// appendExts stores msgs as one Raft entry and fills in their offsets.
+// appendExts stores msgs as one Raft entry and fills in their offsets. It is
+// the path of the broker's own appends (delayed delivery, transaction
+// commit, send-back, DLQ), which carry their original's UNIQ_KEY and must
+// never be taken for duplicates.
 func (b *Broker) appendExts(ctx context.Context, msgs []*message.Ext) error {
+	_, err := b.appendRecords(ctx, msgs, false)
+	return err
+}
+
+// appendSends stores a producer's msgs deduplicated by (topic, UNIQ_KEY)
+// within duplicateWindowSeconds: a message already stored in the window is
+// not stored again and is replaced in msgs by the stored original (its
+// offsets, store host and properties); dup[i] says which.
+func (b *Broker) appendSends(ctx context.Context, msgs []*message.Ext) (dup []bool, err error) {
+	return b.appendRecords(ctx, msgs, true)
+}
+
+func (b *Broker) appendRecords(ctx context.Context, msgs []*message.Ext, send bool) ([]bool, error) {
 	records := make([][]byte, 0, len(msgs))
 	now := time.Now().UnixMilli()
 	for _, m := range msgs {
@@ -201,26 +218,43 @@ func (b *Broker) appendExts(ctx context.Context, msgs []*message.Ext) error {
 		}
 		rec, err := message.AppendRecord(nil, m)
 		if err != nil {
-			return encodeError{err}
+			return nil, encodeError{err}
 		}
 		records = append(records, rec)
 	}
 	actx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	res, err := b.node.AppendMessages(actx, records)
+	var res []dledger.AppendResult
+	var err error
+	if send {
+		res, err = b.node.AppendSends(actx, records)
+	} else {
+		res, err = b.node.AppendMessages(actx, records)
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(res) != len(msgs) {
-		return fmt.Errorf("append stored %d of %d messages", len(res), len(msgs))
+		return nil, fmt.Errorf("append stored %d of %d messages", len(res), len(msgs))
 	}
+	dup := make([]bool, len(msgs))
+	stored := 0
 	for i, r := range res {
+		if r.Duplicate {
+			orig, _, err := message.DecodeRecord(r.Record)
+			if err != nil {
+				return nil, fmt.Errorf("stored original of a duplicate at %d: %w", r.PhysicalOffset, err)
+			}
+			*msgs[i], dup[i] = *orig, true
+			continue
+		}
 		msgs[i].CommitLogOffset = r.PhysicalOffset
 		msgs[i].QueueOffset = r.QueueOffset
 		msgs[i].StoreTimestamp = r.StoreTimestamp
+		stored++
 	}
-	b.stats.putMessages(len(msgs))
-	return nil
+	b.stats.putMessages(stored)
+	return dup, nil
 }
 
 // encodeError is a message that cannot be encoded as a record: bad input,

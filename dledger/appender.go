@@ -2,6 +2,7 @@ package dledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +15,17 @@ type appendReq struct {
 	records [][]byte
 	size    int
 	done    chan appendResp // buffered 1
+	// release, if set, runs once the request's outcome is known (after done
+	// is answered), even when the submitter stopped waiting.
+	release func()
+}
+
+// finish answers r and runs its release.
+func (r *appendReq) finish(resp appendResp) {
+	r.done <- resp
+	if r.release != nil {
+		r.release()
+	}
 }
 
 type appendResp struct {
@@ -24,10 +36,18 @@ type appendResp struct {
 // inflight is one raft entry and the requests packed into it, in order.
 type inflight struct {
 	fut   raft.ApplyFuture
+	data  []byte // the entry as handed to raft (patched in place by the hook)
 	reqs  []*appendReq
 	start time.Time
 	bytes int
 }
+
+// resolveFunc settles an entry whose future failed with
+// raft.ErrLeadershipLost: such an entry may still commit under the next
+// leader. It reports the entry's results once it committed, a definite
+// error once another entry took its index, and ok=false when the outcome
+// is still unknown after a bounded wait.
+type resolveFunc func(ctx context.Context, index uint64, data []byte) (res []AppendResult, err error, ok bool)
 
 // appender packs concurrent submissions into Raft entries: one goroutine
 // drains whatever is queued (no timer), up to maxBytes, and calls
@@ -38,6 +58,7 @@ type appender struct {
 	raft      *raft.Raft
 	maxBytes  int
 	notLeader func() error
+	resolve   resolveFunc // nil: leadership-lost entries are answered notLeader
 	reqs      chan *appendReq
 	pending   chan *inflight
 	// slots bounds the entries in flight. Without a bound every request
@@ -59,13 +80,15 @@ func newAppender(ctx context.Context, r *raft.Raft, maxBytes int, notLeader func
 		slots: make(chan struct{}, maxInflightEntries)}
 }
 
-func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]AppendResult, error) {
-	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1)}
+func (a *appender) submit(ctx context.Context, records [][]byte, size int, release func()) ([]AppendResult, error) {
+	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1), release: release}
 	select {
 	case a.reqs <- req:
 	case <-ctx.Done():
+		req.finish(appendResp{})
 		return nil, ctx.Err()
 	case <-a.ctx.Done():
+		req.finish(appendResp{})
 		return nil, ErrClosed
 	}
 	select {
@@ -73,7 +96,7 @@ func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]Ap
 		return r.res, r.err
 	case <-ctx.Done():
 		// The entry may still commit: the outcome is unknown to the caller.
-		return nil, ctx.Err()
+		return nil, indeterminate(ctx.Err())
 	case <-a.ctx.Done():
 		// Shutting down: a request that raced past failQueued is never
 		// answered, so don't wait for it.
@@ -81,7 +104,7 @@ func (a *appender) submit(ctx context.Context, records [][]byte, size int) ([]Ap
 		case r := <-req.done:
 			return r.res, r.err
 		default:
-			return nil, ErrClosed
+			return nil, indeterminate(ErrClosed)
 		}
 	}
 }
@@ -137,9 +160,9 @@ func (a *appender) run() {
 		metrics.AddSample([]string{"dledger", "append", "entry_bytes"}, float32(len(data)))
 		metrics.AddSample([]string{"dledger", "append", "entry_messages"}, float32(count))
 		select {
-		case a.pending <- &inflight{fut: fut, reqs: batch, start: time.Now(), bytes: len(data)}:
+		case a.pending <- &inflight{fut: fut, data: data, reqs: batch, start: time.Now(), bytes: len(data)}:
 		case <-a.ctx.Done():
-			a.answer(batch, nil, ErrClosed)
+			a.answer(batch, nil, indeterminate(ErrClosed)) // already handed to raft
 			return
 		}
 	}
@@ -151,6 +174,18 @@ func (a *appender) wait() {
 		err := futureError(a.ctx, in.fut)
 		<-a.slots
 		metrics.MeasureSince([]string{"dledger", "append", "commit_latency"}, in.start)
+		if err != nil && errors.Is(err, raft.ErrLeadershipLost) && a.resolve != nil && in.fut.Index() != 0 {
+			// Leadership moved (a transfer, a stop) after the entry was
+			// written: wait for the next leader's verdict instead of
+			// answering "retry" for an entry that may be committed.
+			if res, rerr, ok := a.resolve(a.ctx, in.fut.Index(), in.data); ok {
+				if rerr == nil {
+					metrics.IncrCounter([]string{"dledger", "append", "resolved_committed"}, 1)
+				}
+				a.answer(in.reqs, res, rerr)
+				continue
+			}
+		}
 		if err != nil {
 			a.answer(in.reqs, nil, mapRaftErr(err, a.notLeader))
 			continue
@@ -179,11 +214,11 @@ func (a *appender) answer(reqs []*appendReq, res []AppendResult, err error) {
 	}
 	for _, r := range reqs {
 		if err != nil {
-			r.done <- appendResp{err: err}
+			r.finish(appendResp{err: err})
 			continue
 		}
 		n := len(r.records)
-		r.done <- appendResp{res: res[:n:n]}
+		r.finish(appendResp{res: res[:n:n]})
 		res = res[n:]
 	}
 }
@@ -193,7 +228,7 @@ func (a *appender) failQueued() {
 	for {
 		select {
 		case r := <-a.reqs:
-			r.done <- appendResp{err: ErrClosed}
+			r.finish(appendResp{err: ErrClosed})
 		default:
 			return
 		}

@@ -44,6 +44,14 @@ type Config struct {
 	// MaxEntryBytes); 0 = 256, negative = no cache.
 	LogCacheEntries int
 
+	// DuplicateWindow is how long AppendSends remembers a committed
+	// (topic, UNIQ_KEY); 0 = no deduplication. DuplicateMaxEntries bounds
+	// the keys remembered (0 = 1,000,000), the oldest going first.
+	DuplicateWindow     time.Duration
+	DuplicateMaxEntries int
+
+	// now replaces time.Now for the duplicate window in package tests.
+	now func() time.Time
 	// openLog replaces commitlog.Open in package tests.
 	openLog func(commitlog.Options) (logStore, error)
 }
@@ -59,8 +67,9 @@ type MetaStateMachine interface {
 }
 
 const (
-	defaultMaxEntryBytes = 4 << 20
-	defaultLogCache      = 256
+	defaultMaxEntryBytes       = 4 << 20
+	defaultLogCache            = 256
+	defaultDuplicateMaxEntries = 1_000_000
 )
 
 func (c *Config) validate() error {
@@ -78,6 +87,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxEntryBytes < 0 {
 		return fmt.Errorf("dledger: negative MaxEntryBytes")
+	}
+	if c.DuplicateWindow < 0 || c.DuplicateMaxEntries < 0 {
+		return fmt.Errorf("dledger: negative DuplicateWindow or DuplicateMaxEntries")
 	}
 	return nil
 }

@@ -72,6 +72,7 @@ type fsm struct {
 	meta        MetaStateMachine
 	tagsCode    func(message.Record) int64
 	segmentSize int64
+	dedup       *dedupTable // nil = no deduplication
 
 	applied atomic.Uint64
 
@@ -138,9 +139,18 @@ func (f *fsm) applyOne(l *raft.Log, touched map[queueKey]int64, withMeta bool) i
 	return nil
 }
 
-// dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
-// and IndexFile and returns the per-message results.
-func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
+// entryResults are the per-message results of an ASSIGNED entry, read from
+// its records (the same on every member).
+func entryResults(index uint64, p payload) ([]AppendResult, error) {
+	if p.flags != flagAssigned {
+		return nil, fmt.Errorf("dledger: entry %d has no offsets", index)
+	}
+	return recordResults(index, p, nil)
+}
+
+// recordResults parses every record of an entry into its result and hands
+// each to visit (when set).
+func recordResults(index uint64, p payload, visit func(r storedRecord) error) ([]AppendResult, error) {
 	recs, err := p.records()
 	if err != nil {
 		return nil, err
@@ -151,15 +161,31 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 		if err != nil {
 			return nil, err
 		}
+		res[i] = AppendResult{PhysicalOffset: r.physOffset(), QueueOffset: r.queueOffset(), Size: r.size(), StoreTimestamp: r.storeTimestamp(), Index: index}
+		if visit != nil {
+			if err := visit(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
+// and IndexFile and returns the per-message results.
+func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
+	res, err := recordResults(index, p, func(r storedRecord) error {
 		phys, ts := r.physOffset(), r.storeTimestamp()
-		res[i] = AppendResult{PhysicalOffset: phys, QueueOffset: r.queueOffset(), Size: r.size(), StoreTimestamp: ts, Index: index}
+		if f.dedup != nil {
+			f.dedup.observe(r.rec(), phys, ts) // half messages too: a retried half is a duplicate
+		}
 		if !r.dispatchable() {
-			continue
+			return nil
 		}
 		k := queueKey{r.topic, r.queueID()}
 		e := consumequeue.Entry{PhysOffset: phys, Size: r.size(), TagsCode: f.tagsCode(r.rec())}
 		if err := f.cq.Put(k.topic, k.qid, r.queueOffset(), e); err != nil {
-			return nil, fmt.Errorf("consumequeue put %s/%d@%d: %w", k.topic, k.qid, r.queueOffset(), err)
+			return fmt.Errorf("consumequeue put %s/%d@%d: %w", k.topic, k.qid, r.queueOffset(), err)
 		}
 		for _, key := range r.indexKeys() {
 			if err := f.idx.Put(k.topic+"#"+key, phys, ts); err != nil {
@@ -172,8 +198,12 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 		}
 		f.mu.Unlock()
 		touched[k] = r.queueOffset() + 1
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	metrics.IncrCounter([]string{"dledger", "fsm", "messages"}, float32(len(recs)))
+	metrics.IncrCounter([]string{"dledger", "fsm", "messages"}, float32(len(res)))
 	return res, nil
 }
 
@@ -289,6 +319,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.queues = s.queues
 	f.mu.Unlock()
+	if f.dedup != nil {
+		f.dedup.reset() // the records it points at are gone with the log
+	}
 	f.applied.Store(s.raftIndex)
 	f.log.Warn("restored from snapshot; messages below the snapshot are not on this node", "index", s.raftIndex, "next_pos", s.nextPos)
 	return nil

@@ -2,7 +2,9 @@ package dledger
 
 import (
 	"bytes"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -77,6 +79,17 @@ func FuzzRecord(f *testing.F) {
 		}
 		_ = r.property(message.PropertyKeys)
 		_ = r.indexKeys()
+		at := time.UnixMilli(r.storeTimestamp()) // a fixed clock: the record is inside the window
+		tab := newDedupTable(time.Hour, 4, func() time.Time { return at })
+		tab.observe(r.rec(), r.physOffset(), r.storeTimestamp())
+		if h, ok := tab.keyOf(r.rec()); ok && r.storeTimestamp() > math.MinInt64+int64(time.Hour/time.Millisecond) {
+			tab.mu.Lock()
+			_, found := tab.lookupLocked(h, tab.cutoff())
+			tab.mu.Unlock()
+			if !found {
+				t.Fatal("an observed key is not found")
+			}
+		}
 	})
 }
 

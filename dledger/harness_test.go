@@ -101,6 +101,8 @@ type testCluster struct {
 	prodTimeouts bool
 	// logCache overrides Config.LogCacheEntries for nodes started later.
 	logCache int
+	// tweak, if set, edits every node's config before it opens.
+	tweak func(*Config)
 }
 
 func (c *testCluster) setNode(i int, n *Node) {
@@ -113,8 +115,17 @@ func newCluster(t testing.TB, n int, tcp bool) *testCluster {
 	return newClusterWith(t, n, tcp, false)
 }
 
+// newClusterTweaked is an in-memory cluster whose configs pass through tweak.
+func newClusterTweaked(t testing.TB, n int, tweak func(*Config)) *testCluster {
+	return newClusterOf(t, n, false, false, tweak)
+}
+
 func newClusterWith(t testing.TB, n int, tcp, prodTimeouts bool) *testCluster {
-	c := &testCluster{t: t, tcp: tcp, cut: map[[2]int]bool{}, prodTimeouts: prodTimeouts}
+	return newClusterOf(t, n, tcp, prodTimeouts, nil)
+}
+
+func newClusterOf(t testing.TB, n int, tcp, prodTimeouts bool, tweak func(*Config)) *testCluster {
+	c := &testCluster{t: t, tcp: tcp, cut: map[[2]int]bool{}, prodTimeouts: prodTimeouts, tweak: tweak}
 	for i := 0; i < n; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.disks = append(c.disks, &memDisk{})
@@ -158,6 +169,9 @@ func (c *testCluster) config(i int) Config {
 		Logger: hclog.New(&hclog.LoggerOptions{Name: c.peers[i].ID, Level: hclog.Warn, Output: testWriter{c.t}}),
 	}
 	cfg.LogCacheEntries = c.logCache
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
 	if c.prodTimeouts {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 0, 0, 0, 0
 		cfg.SnapshotInterval, cfg.SnapshotThreshold, cfg.SegmentSize = 0, 0, 64<<20
@@ -587,6 +601,10 @@ func isRetriable(err error) bool {
 	var nl *NotLeaderError
 	return errors.As(err, &nl) || errors.Is(err, ErrVoided)
 }
+
+// isIndeterminate: the write may or may not have committed; only a
+// deduplicated retry (AppendSends) or an idempotent command may repeat it.
+func isIndeterminate(err error) bool { return errors.Is(err, ErrIndeterminate) }
 
 var _ = filepath.Join
 

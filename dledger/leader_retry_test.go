@@ -7,8 +7,9 @@ import "context"
 // lease between waitFor and the call). Other errors, ctx's included, end it.
 func (c *testCluster) proposeMeta(ctx context.Context, cmd []byte) error {
 	for {
+		// The test commands are idempotent, so an indeterminate answer is retried too.
 		_, err := c.nodes[c.leader()].ProposeMeta(ctx, cmd)
-		if err == nil || !isRetriable(err) {
+		if err == nil || !(isRetriable(err) || isIndeterminate(err)) {
 			return err
 		}
 	}
@@ -20,6 +21,18 @@ func (c *testCluster) appendOnLeader(ctx context.Context, recs [][]byte) ([]Appe
 		l := c.leader()
 		res, err := c.nodes[l].AppendMessages(ctx, recs)
 		if err == nil || !isRetriable(err) {
+			return res, l, err
+		}
+	}
+}
+
+// sendOnLeader is appendOnLeader through AppendSends, retrying indeterminate
+// answers too, as a client does: the duplicate window makes that harmless.
+func (c *testCluster) sendOnLeader(ctx context.Context, recs [][]byte) ([]AppendResult, int, error) {
+	for {
+		l := c.leader()
+		res, err := c.nodes[l].AppendSends(ctx, recs)
+		if err == nil || ctx.Err() != nil || !(isRetriable(err) || isIndeterminate(err)) {
 			return res, l, err
 		}
 	}

@@ -1,12 +1,17 @@
 package dledger
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/armon/go-metrics"
@@ -21,6 +26,14 @@ import (
 
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("dledger: node closed")
+
+// ErrIndeterminate marks a write whose entry was handed to Raft but whose
+// outcome is unknown: leadership was lost while it was in flight, the node
+// shut down, or the caller's deadline passed. The entry may still commit (on
+// this or the next leader), so it is not a definite failure like
+// *NotLeaderError; a retry with the same UNIQ_KEY within the duplicate
+// window (AppendSends) is answered with the stored original if it did.
+var ErrIndeterminate = errors.New("dledger: outcome unknown, the entry may still commit")
 
 // NotLeaderError is returned by writes on a node whose write gate is not
 // open. Retriable; LeaderID/LeaderAddr name the leader when one is known.
@@ -41,7 +54,12 @@ type AppendResult struct {
 	QueueOffset    int64  // offset in its (topic, queueId) consume queue
 	Size           int32  // record size
 	StoreTimestamp int64  // leader clock, ms
-	Index          uint64 // raft index of the entry
+	Index          uint64 // raft index of the entry (0 for a Duplicate)
+	// Duplicate is set by AppendSends for a record whose (topic, UNIQ_KEY)
+	// was already committed within the duplicate window: nothing was
+	// stored, the fields describe the original and Record is a copy of it.
+	Duplicate bool
+	Record    []byte
 }
 
 // LeadershipEvent reports a role or term change. Leader is true only once
@@ -66,6 +84,11 @@ type Status struct {
 	CommitIndex, AppliedIndex uint64
 	LastIndex                 uint64
 	Peers                     []PeerStatus
+	// DuplicateKeys is how many (topic, UNIQ_KEY) the duplicate table
+	// holds; DuplicatesSuppressed counts the records AppendSends did not
+	// store again since the node opened.
+	DuplicateKeys        int
+	DuplicatesSuppressed uint64
 }
 
 // Node is one member of a broker group.
@@ -91,6 +114,13 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	dupsSuppressed atomic.Uint64 // records AppendSends answered from the table
+	// dedupReady is closed once the duplicate table holds the log tail that
+	// self-replay did not dispatch (entries dedupFrom..dedupTo); the write
+	// gate does not open before.
+	dedupReady         chan struct{}
+	dedupFrom, dedupTo uint64
 }
 
 // Open opens the stores, recovers and self-replays, starts raft and
@@ -114,7 +144,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TagsCode == nil {
 		cfg.TagsCode = message.Record.TagsCode // the tag hash, without building the TAGS string
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.Named("dledger"), subs: newSubscribers()}
+	n := &Node{cfg: cfg, log: cfg.Logger.Named("dledger"), subs: newSubscribers(), dedupReady: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
 		n.cancel()
@@ -140,7 +170,9 @@ func (n *Node) open() error {
 		n.store, err = cfg.openLog(clOpts)
 	} else {
 		n.cl, err = commitlog.Open(clOpts)
-		n.store = n.cl
+		if err == nil {
+			n.store = n.cl // a nil *Store in the interface would make closeStores panic
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("dledger: open commitlog: %w", err)
@@ -150,7 +182,8 @@ func (n *Node) open() error {
 		segSize = commitlog.DefaultSegmentSize
 	}
 	n.fsm = &fsm{log: n.log, store: n.store, cq: n.cq, idx: n.idx, meta: cfg.Meta, segmentSize: segSize,
-		tagsCode: cfg.TagsCode, queues: map[queueKey]int64{}}
+		tagsCode: cfg.TagsCode, queues: map[queueKey]int64{},
+		dedup: newDedupTable(cfg.DuplicateWindow, cmp.Or(cfg.DuplicateMaxEntries, defaultDuplicateMaxEntries), cfg.now)}
 
 	raftDir := filepath.Join(cfg.StoreDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o755); err != nil {
@@ -208,13 +241,15 @@ func (n *Node) open() error {
 		return fmt.Errorf("dledger: start raft: %w", err)
 	}
 	n.app = newAppender(n.ctx, n.raft, cfg.MaxEntryBytes, n.notLeader)
+	n.app.resolve = n.resolveLost
 	if n.cl != nil {
 		policy := commitlog.DefaultRetentionPolicy()
 		policy.FileReservedTime, policy.DeleteWhenHour = cfg.FileReservedTime, cfg.DeleteWhenHour
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.cl.RunRetention(n.ctx, policy, n.safeIndex) }()
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.rebuildDedupAtStart() }()
 	go func() { defer n.wg.Done(); n.app.run() }()
 	go func() { defer n.wg.Done(); n.watchLeadership() }()
 	go func() { defer n.wg.Done(); n.runFlusher() }()
@@ -264,6 +299,12 @@ func (n *Node) recover() error {
 	if first == 0 {
 		from = 1
 	}
+	if first > 0 {
+		// Self-replay below dispatches only what the CQ lacks; the keys of
+		// the window's earlier records come from the log itself, read in
+		// the background (rebuildDedup) before this node may lead.
+		n.dedupFrom, n.dedupTo = first, min(dispatched, upto)
+	}
 	var replayed int
 	touched := map[queueKey]int64{}
 	for i := from; i <= upto; i++ {
@@ -289,6 +330,76 @@ func (n *Node) recover() error {
 	}
 	n.log.Info("recovered", "first", first, "last", last, "dispatched", dispatched, "applied", applied,
 		"snapshot", snapIndex, "replayed", replayed, "write_end", end)
+	return nil
+}
+
+// rebuildDedupAtStart runs rebuildDedup over the range recover left and
+// then lets the write gate open (reconcile waits for dedupReady).
+func (n *Node) rebuildDedupAtStart() {
+	defer close(n.dedupReady)
+	if n.fsm.dedup == nil || n.dedupTo == 0 {
+		return
+	}
+	start := time.Now()
+	if err := n.rebuildDedup(n.dedupFrom, n.dedupTo); err != nil {
+		n.log.Error("rebuilding the duplicate table failed; retries of older sends may be stored again", "error", err)
+		return
+	}
+	metrics.MeasureSince([]string{"dledger", "dedup", "rebuild"}, start)
+}
+
+// rebuildDedup adds to the duplicate table the keys of the log tail ending
+// at last (inclusive), reading backwards until a whole entry is older than
+// the window or the table's bound is reached. The FSM may be observing newer
+// entries meanwhile; the scanned keys are older than all of those, so they
+// go in front of the table's order and win over a newer record of the same
+// key.
+func (n *Node) rebuildDedup(first, last uint64) error {
+	t := n.fsm.dedup
+	cutoff := t.cutoff()
+	var found [][]dedupSeen // per entry, newest entry first
+	count := 0
+	for i := last; i >= first && i > 0 && count < t.maxEntries; i-- {
+		if n.ctx.Err() != nil {
+			return ErrClosed
+		}
+		var l raft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			return fmt.Errorf("dledger: rebuild duplicate table at entry %d: %w", i, err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		p, err := parsePayload(l.Data)
+		if err != nil || p.kind != kindMessages || p.flags != flagAssigned {
+			continue
+		}
+		recs, err := p.records()
+		if err != nil {
+			continue
+		}
+		var entry []dedupSeen
+		newest := int64(math.MinInt64)
+		for _, b := range recs {
+			r := message.Record(b)
+			ts := r.StoreTimestamp()
+			newest = max(newest, ts)
+			if h, ok := t.keyOf(r); ok && ts >= cutoff {
+				entry = append(entry, dedupSeen{h, r.PhysicalOffset(), ts})
+			}
+		}
+		if newest < cutoff {
+			break
+		}
+		found = append(found, entry)
+		count += len(entry)
+	}
+	older := make([]dedupSeen, 0, count)
+	for k := len(found) - 1; k >= 0; k-- {
+		older = append(older, found[k]...)
+	}
+	t.prepend(older, cutoff)
+	n.log.Info("rebuilt the duplicate table from the log", "keys", count, "entries", len(found))
 	return nil
 }
 
@@ -375,20 +486,119 @@ func (n *Node) AppendMessages(ctx context.Context, records [][]byte) ([]AppendRe
 	if len(records) == 0 {
 		return nil, nil
 	}
-	size := 0
-	for i, b := range records {
-		if _, err := parseRecord(b); err != nil {
-			return nil, fmt.Errorf("dledger: record %d: %w", i, err)
-		}
-		size += len(b)
-	}
-	if size+payloadHeaderSize > n.cfg.MaxEntryBytes {
-		return nil, fmt.Errorf("dledger: %d bytes of records exceed the entry limit %d", size, n.cfg.MaxEntryBytes)
+	size, err := n.checkRecords(records)
+	if err != nil {
+		return nil, err
 	}
 	if !n.IsLeader() {
 		return nil, n.notLeader()
 	}
-	return n.app.submit(ctx, records, size)
+	return n.app.submit(ctx, records, size, nil)
+}
+
+// checkRecords validates records for one entry and returns their size.
+func (n *Node) checkRecords(records [][]byte) (int, error) {
+	size := 0
+	for i, b := range records {
+		if _, err := parseRecord(b); err != nil {
+			return 0, fmt.Errorf("dledger: record %d: %w", i, err)
+		}
+		size += len(b)
+	}
+	if size+payloadHeaderSize > n.cfg.MaxEntryBytes {
+		return 0, fmt.Errorf("dledger: %d bytes of records exceed the entry limit %d", size, n.cfg.MaxEntryBytes)
+	}
+	return size, nil
+}
+
+// AppendSends is AppendMessages for producer sends, deduplicated by
+// (topic, UNIQ_KEY) within the duplicate window: a record whose key was
+// committed in the window is not stored again and its result describes the
+// stored original (Duplicate, Record); the others are stored as one entry.
+// A record whose key is still in flight in another AppendSends waits for
+// that call's outcome first (and is stored if it failed). Records without a
+// UNIQ_KEY, and every record when the window is 0, are always stored.
+// Internal re-appends of stored messages must use AppendMessages: they carry
+// their original's UNIQ_KEY.
+func (n *Node) AppendSends(ctx context.Context, records [][]byte) ([]AppendResult, error) {
+	t := n.fsm.dedup
+	if t == nil || len(records) == 0 {
+		return n.AppendMessages(ctx, records)
+	}
+	if _, err := n.checkRecords(records); err != nil {
+		return nil, err
+	}
+	if !n.IsLeader() {
+		return nil, n.notLeader()
+	}
+	keys, has := make([]uint64, len(records)), make([]bool, len(records))
+	for i, b := range records {
+		keys[i], has[i] = t.keyOf(message.Record(b))
+	}
+	phys, claim, err := t.begin(ctx, keys, has, n.ctx.Done())
+	if err != nil {
+		return nil, err
+	}
+	release := func() {
+		if claim != nil {
+			t.release(claim)
+		}
+	}
+	out := make([]AppendResult, len(records))
+	var fresh [][]byte
+	var freshAt []int
+	for i, b := range records {
+		if phys[i] >= 0 {
+			if orig, ok := n.storedOriginal(phys[i], message.Record(b)); ok {
+				out[i] = AppendResult{PhysicalOffset: phys[i], QueueOffset: orig.QueueOffset(), Size: orig.TotalSize(),
+					StoreTimestamp: orig.StoreTimestamp(), Duplicate: true, Record: orig}
+				continue
+			}
+		}
+		fresh, freshAt = append(fresh, b), append(freshAt, i)
+	}
+	if dups := len(records) - len(fresh); dups > 0 {
+		n.dupsSuppressed.Add(uint64(dups))
+		metrics.IncrCounter([]string{"dledger", "dedup", "suppressed"}, float32(dups))
+	}
+	if len(fresh) == 0 {
+		release()
+		return out, nil
+	}
+	size, _ := n.checkRecords(fresh)
+	res, err := n.app.submit(ctx, fresh, size, release)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range freshAt {
+		out[i] = res[k]
+	}
+	return out, nil
+}
+
+// storedOriginal reads the committed record at phys and confirms it is the
+// same message as rec (topic and UNIQ_KEY: the table holds only hashes). It
+// returns a copy.
+func (n *Node) storedOriginal(phys int64, rec message.Record) (message.Record, bool) {
+	var hdr [4]byte
+	if _, err := n.store.ReadAt(hdr[:], phys); err != nil {
+		return nil, false
+	}
+	size := int(binary.BigEndian.Uint32(hdr[:]))
+	if size < minRecordSize || size > n.cfg.MaxEntryBytes {
+		return nil, false
+	}
+	buf := make([]byte, size)
+	if _, err := n.store.ReadAt(buf, phys); err != nil {
+		return nil, false
+	}
+	orig, err := message.ParseRecord(buf)
+	if err != nil || !bytes.Equal(orig.TopicBytes(), rec.TopicBytes()) {
+		return nil, false
+	}
+	a, _ := orig.PropertyBytes(message.PropertyUniqKey)
+	b, _ := rec.PropertyBytes(message.PropertyUniqKey)
+	return orig, bytes.Equal(a, b)
 }
 
 // ProposeMeta replicates a metadata command and returns
@@ -416,22 +626,70 @@ func (n *Node) ProposeMeta(ctx context.Context, cmd []byte) (interface{}, error)
 func waitApply(ctx context.Context, fut raft.ApplyFuture, notLeader func() error) (interface{}, error) {
 	if err := futureError(ctx, fut); err != nil {
 		if err == ErrClosed && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, indeterminate(ctx.Err()) // the entry is in raft: it may still commit
 		}
 		return nil, mapRaftErr(err, notLeader)
 	}
 	return fut.Response(), nil
 }
 
+// mapRaftErr maps the error of an entry handed to raft.Apply. Raft refusing
+// the entry (not leader, transfer in progress) means nothing was appended:
+// a definite *NotLeaderError. Leadership lost while the entry was in flight,
+// or a shutdown, leaves the entry in some log where it may still commit:
+// ErrIndeterminate.
 func mapRaftErr(err error, notLeader func() error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrAbortedByRestore), errors.Is(err, raft.ErrEnqueueTimeout):
 		return notLeader()
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrClosed):
+		return indeterminate(err)
 	}
 	return err
+}
+
+// indeterminate wraps err as ErrIndeterminate (errors.Is sees both).
+func indeterminate(err error) error { return fmt.Errorf("%w: %w", ErrIndeterminate, err) }
+
+// resolveLost waits, up to one raft timeout, until the entry at index is
+// applied here (as a follower, from the next leader) and tells whether it is
+// the entry this node wrote as leader: same bytes at the same index means
+// committed (Raft's log matching), other bytes mean it was replaced and
+// never will be.
+func (n *Node) resolveLost(ctx context.Context, index uint64, data []byte) ([]AppendResult, error, bool) {
+	deadline := time.Now().Add(n.raftTimeout())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for n.fsm.applied.Load() < index {
+		if time.Now().After(deadline) {
+			return nil, nil, false
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, false
+		case <-t.C:
+		}
+	}
+	var l raft.Log
+	if err := n.store.GetLog(index, &l); err != nil {
+		return nil, nil, false // compacted meanwhile: unknown
+	}
+	if l.Type != raft.LogCommand || !bytes.Equal(l.Data, data) {
+		return nil, n.notLeader(), true
+	}
+	p, err := parsePayload(l.Data)
+	if err != nil || p.kind != kindMessages {
+		return nil, nil, false
+	}
+	if p.flags == flagVoid {
+		return nil, ErrVoided, true
+	}
+	res, err := entryResults(index, p)
+	if err != nil {
+		return nil, nil, false
+	}
+	return res, nil, true
 }
 
 // IsLeader is true only when the write gate is open for the current term.
@@ -459,7 +717,10 @@ func (n *Node) Status() Status {
 	last, _ := n.store.LastIndex()
 	s := Status{Group: n.cfg.Group, SelfID: n.cfg.SelfID, Role: n.raft.State().String(), Term: n.raft.CurrentTerm(),
 		LeaderID: string(id), LeaderAddr: string(addr), CommitIndex: n.raft.CommitIndex(),
-		AppliedIndex: n.fsm.applied.Load(), LastIndex: last}
+		AppliedIndex: n.fsm.applied.Load(), LastIndex: last, DuplicatesSuppressed: n.dupsSuppressed.Load()}
+	if n.fsm.dedup != nil {
+		s.DuplicateKeys = n.fsm.dedup.len()
+	}
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, srv := range f.Configuration().Servers {
 			ps := PeerStatus{ID: string(srv.ID), Addr: string(srv.Address), Suffrage: srv.Suffrage.String()}
@@ -642,6 +903,14 @@ func (n *Node) reconcile() LeadershipEvent {
 		// Barrier: every entry of earlier terms is applied and dispatched,
 		// so the CQ max offsets are exact when next[] is refilled.
 		err := futureError(n.ctx, n.raft.Barrier(n.raftTimeout()*5))
+		if err == nil {
+			// Retries of sends from before the restart must be recognised.
+			select {
+			case <-n.dedupReady:
+			case <-n.ctx.Done():
+				err = ErrClosed
+			}
+		}
 		if err == nil && n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
 			n.gate.open(term)
 			metrics.IncrCounter([]string{"dledger", "leadership", "elected"}, 1)

@@ -32,8 +32,8 @@
 // The brokerId-0 registration's topicConfigTable defines the group's queues; it
 // is applied when its dataVersion differs from the one last registered from that
 // address or the address newly took the id, and topics missing from it lose
-// that group's queues. While a group has no brokerId 0 (an election), any
-// member's table is used: Raft replicates topic configs, so members agree, and
+// that group's queues. While no live registration claims brokerId 0 (an
+// election), any member's table is used: Raft replicates topic configs, so members agree, and
 // readers keep their routes. WIPE/ADD_WRITE_PERM change the namesrv's copy only,
 // until the next changed registration, as in Java.
 //
@@ -61,7 +61,50 @@
 //     the promotion must not demote the new leader).
 //
 // Fencing compares against live registrations only: once the holder expired or
-// its connection closed, any term may register.
+// its connection closed, any term may register. For brokerId 0 the holder's
+// term is the term it took id 0 with, not its latest registration's.
+//
+// # raftmq members (ext raftmqMemberId, raftmqMemberOrdinal)
+//
+// A raftmq broker registers its dLegerSelfId as raftmqMemberId and its index
+// in dLegerPeers as raftmqMemberOrdinal; its stable brokerId is 1+ordinal (a
+// follower registers exactly that id; without the ordinal field the follower's
+// id gives it). For a group whose brokers are members:
+//
+//   - The group is not routable (absent from topic routes) until some member
+//     has registered as brokerId 0: a route without brokerId 0 makes the Go
+//     client drop the group's write queues until its next 30 s refresh.
+//   - brokerId 0 then stays with the last leader until a registration with a
+//     higher term takes it, even when that leader steps down, expires or
+//     unregisters (a graceful stop unregisters before the successor is
+//     elected). Its address may then refuse connections or answer "not
+//     leader"; clients retry those on another brokerName, whereas without
+//     brokerId 0 they lose the group's queues for 30 s. Raft elects the
+//     successor (which registers within about a second) or the group has no
+//     quorum and could not take writes through any address. The claim ends
+//     only with the group, when no member is live.
+//   - Topic routes list every live member at its stable id, the leader too
+//     (pulls redirected to a member's stable id find it); cluster info lists a
+//     live leader once, at 0.
+//   - One member, one address: a member registering from a new address
+//     removes its old registration.
+//
+// # Write aliases
+//
+// For a group with at least two live members and a topic with PERM_WRITE, the
+// route holds QueueData brokerName with the topic's perm minus WRITE (omitted
+// when the topic lacks READ) and, per live member m sorted by member id,
+// QueueData "brokerName@m" (perm minus READ, same queue numbers) with
+// BrokerData "brokerName@m" = {0: m's address}. Producers, which skip
+// non-writable queues, spread sends over the members and retry another member
+// when one fails; consumers, which skip non-readable ones, see the group once.
+// Queue q of an alias is queue q of the group. Topics without WRITE, groups
+// with one live member and plain brokers get no aliases, and the order topic
+// conf (KV namespace ORDER_TOPIC_CONFIG) is passed through untouched. Aliases
+// never appear in cluster info, topic lists or TopicsByCluster (which, like
+// routes, leave out a raftmq group before its first leader), and
+// WIPE/ADD_WRITE_PERM take the group's name (wiping removes the aliases).
+// brokerNames may not contain '@'.
 //
 // # Choices
 //

@@ -14,15 +14,25 @@ import (
 // header fields and bodies. Whatever it accepts must yield routes whose JSON
 // the Go client's brokerAddrs parser reads back exactly.
 func FuzzRegisterBrokerRequest(f *testing.F) {
-	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", []byte(registerBodyJava))
-	f.Add("b", "[::1]:1", "3", "c", []byte(`{}`))
-	f.Add("b", "host:99999", "-1", "c", []byte(``))
-	f.Add("b c", "a,b:1", "x", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
-	f.Fuzz(func(t *testing.T, brokerName, brokerAddr, brokerID, cluster string, body []byte) {
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "", "", []byte(registerBodyJava))
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "n0", "0", []byte(registerBodyJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n1", "1", []byte(registerBodyJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n@1", "x", []byte(registerBodyJava))
+	f.Add("b", "[::1]:1", "3", "c", "", "", []byte(`{}`))
+	f.Add("b", "host:99999", "-1", "c", "", "", []byte(``))
+	f.Add("b c", "a,b:1", "x", "", "", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
+	f.Fuzz(func(t *testing.T, brokerName, brokerAddr, brokerID, cluster, memberID, ordinal string, body []byte) {
 		srv := New(Config{})
-		req := remoting.NewRequest(remoting.RegisterBroker, map[string]string{
+		ext := map[string]string{
 			"brokerName": brokerName, "brokerAddr": brokerAddr, "brokerId": brokerID, "clusterName": cluster,
-		}, body)
+		}
+		if memberID != "" {
+			ext[ExtMemberID] = memberID
+		}
+		if ordinal != "" {
+			ext[ExtMemberOrdinal] = ordinal
+		}
+		req := remoting.NewRequest(remoting.RegisterBroker, ext, body)
 		resp := srv.handleRegisterBroker(context.Background(), nil, req)
 		if resp == nil {
 			t.Fatal("no response")

@@ -3,6 +3,7 @@ package namesrv
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,27 +14,46 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 	rt.mu.RLock()
 	owner := map[string]string{}
 	for name, g := range rt.groups {
-		for _, addr := range g.addrs {
-			if other, ok := owner[addr]; ok {
-				t.Fatalf("%s: %s in groups %s and %s", step, addr, other, name)
-			}
-			owner[addr] = name
-		}
-		if len(g.addrs) == 0 {
-			t.Fatalf("%s: group %s without addresses", step, name)
+		if len(g.members) == 0 {
+			t.Fatalf("%s: group %s without live brokers", step, name)
 		}
 		if _, ok := rt.clusters[g.cluster][name]; !ok {
 			t.Fatalf("%s: group %s missing from cluster %s", step, name, g.cluster)
 		}
+		memberAddr := map[string]string{}
+		for addr := range g.members {
+			if other, ok := owner[addr]; ok {
+				t.Fatalf("%s: %s in groups %s and %s", step, addr, other, name)
+			}
+			owner[addr] = name
+			lb := rt.live[liveKey{g.cluster, addr}]
+			if lb == nil || lb.brokerName != name {
+				t.Fatalf("%s: member %s of %s has live entry %+v", step, addr, name, lb)
+			}
+			if lb.memberID != "" {
+				if other, ok := memberAddr[lb.memberID]; ok {
+					t.Fatalf("%s: member %s of %s at %s and %s", step, lb.memberID, name, other, addr)
+				}
+				memberAddr[lb.memberID] = addr
+			}
+		}
 		seen := map[string]bool{}
 		for id, addr := range g.addrs {
+			if id == MasterID {
+				t.Fatalf("%s: %s: brokerId 0 in the non-zero id table", step, name)
+			}
 			if seen[addr] {
-				t.Fatalf("%s: %s holds two ids in %s", step, addr, name)
+				t.Fatalf("%s: %s holds two non-zero ids in %s", step, addr, name)
 			}
 			seen[addr] = true
 			lb := rt.live[liveKey{g.cluster, addr}]
-			if lb == nil || lb.brokerName != name || lb.brokerID != id {
+			if _, ok := g.members[addr]; !ok || lb == nil || (lb.brokerID != id && lb.stableID != id) {
 				t.Fatalf("%s: %s id %d of %s has live entry %+v", step, addr, id, name, lb)
+			}
+		}
+		if g.master != "" && !g.masterMember {
+			if lb := rt.live[liveKey{g.cluster, g.master}]; lb == nil || lb.brokerID != MasterID || lb.brokerName != name {
+				t.Fatalf("%s: plain master %s of %s has live entry %+v", step, g.master, name, lb)
 			}
 		}
 	}
@@ -58,12 +78,55 @@ func checkInvariants(t *testing.T, rt *RouteTable, step string) {
 		}
 	}
 	rt.mu.RUnlock()
+	ci := rt.ClusterInfo()
 	for _, topic := range rt.AllTopics() {
 		got, ok, err := rt.TopicRouteJSON(topic)
-		rd, _ := rt.TopicRoute(topic)
+		rd, routed := rt.TopicRoute(topic)
 		fresh, _ := marshalCompact(rd)
-		if !ok || err != nil || string(got) != string(fresh) {
+		if ok != routed || err != nil || (ok && string(got) != string(fresh)) {
 			t.Fatalf("%s: cached route of %s stale:\n%s\n%s", step, topic, got, fresh)
+		}
+		if routed {
+			checkRouteShape(t, step, rd, ci)
+		}
+	}
+}
+
+// checkRouteShape checks a route against the alias rules: an alias names a
+// group of the route, has exactly brokerId 0 and write-only queues; a group
+// with aliases has no writable queues of its own and has brokerId 0; cluster
+// info never lists an alias.
+func checkRouteShape(t *testing.T, step string, rd *TopicRouteData, ci ClusterInfo) {
+	t.Helper()
+	groups := map[string]BrokerData{}
+	for _, bd := range rd.BrokerDatas {
+		groups[bd.BrokerName] = bd
+	}
+	aliased := map[string]bool{}
+	for _, bd := range rd.BrokerDatas {
+		group, _, isAlias := strings.Cut(bd.BrokerName, AliasSeparator)
+		if !isAlias {
+			continue
+		}
+		if _, ok := ci.BrokerAddrTable[bd.BrokerName]; ok {
+			t.Fatalf("%s: cluster info lists alias %s", step, bd.BrokerName)
+		}
+		g, ok := groups[group]
+		if !ok || len(bd.BrokerAddrs) != 1 || bd.BrokerAddrs[MasterID] == "" || g.BrokerAddrs[MasterID] == "" {
+			t.Fatalf("%s: alias %+v of group %+v", step, bd, g)
+		}
+		aliased[group] = true
+	}
+	for _, qd := range rd.QueueDatas {
+		group, _, isAlias := strings.Cut(qd.BrokerName, AliasSeparator)
+		if isAlias && (qd.Perm&PermRead != 0 || qd.Perm&PermWrite == 0) {
+			t.Fatalf("%s: alias queues %+v", step, qd)
+		}
+		if !isAlias && aliased[group] && qd.Perm&PermWrite != 0 {
+			t.Fatalf("%s: group %s has aliases and writable queues %+v", step, group, qd)
+		}
+		if _, ok := groups[qd.BrokerName]; !ok {
+			t.Fatalf("%s: queues of %s without broker data", step, qd.BrokerName)
 		}
 	}
 }
@@ -100,6 +163,22 @@ func TestRouteTableRandomOperations(t *testing.T) {
 				BrokerAddr: addrs[rng.Intn(len(addrs))], BrokerID: int64(rng.Intn(3)),
 				DataVersion: DataVersion{Counter: int64(rng.Intn(3)), StateVersion: int64(rng.Intn(6))},
 				Topics:      tp, Conn: connID(rng.Intn(4)),
+				MemberOrdinal: -1,
+			}
+			if rng.Intn(3) > 0 {
+				// A raftmq member: m<i> has ordinal i and registers 0 or 1+i.
+				ord := rng.Intn(3)
+				r.MemberID, r.MemberOrdinal = fmt.Sprintf("m%d", ord), ord
+				if r.BrokerID != MasterID {
+					r.BrokerID = int64(1 + ord)
+				}
+			}
+			for n := range tp {
+				if rng.Intn(3) == 0 {
+					c := tp[n]
+					c.Perm = []int32{0, PermRead, PermWrite, PermRead | PermWrite | PermInherit}[rng.Intn(4)]
+					tp[n] = c
+				}
 			}
 			before := rt.ClusterInfo()
 			beforeTopics := rt.AllTopics()

@@ -3,6 +3,7 @@ package namesrv
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,6 +29,26 @@ type Registration struct {
 	// Conn identifies the connection the registration came on (any comparable
 	// value, e.g. *remoting.Conn); its close removes the broker. nil: none.
 	Conn any
+	// MemberID is a raftmq group member's stable id (its dLegerSelfId, ext
+	// raftmqMemberId); "" for plain RocketMQ brokers. Members get write aliases
+	// and a sticky brokerId 0 (package doc).
+	MemberID string
+	// MemberOrdinal is the member's 0-based position in the group's peer list
+	// (ext raftmqMemberOrdinal); its stable brokerId is 1+MemberOrdinal. -1 =
+	// not sent: a follower's registered brokerId then gives it.
+	MemberOrdinal int
+}
+
+// MaxMemberOrdinal bounds raftmqMemberOrdinal: stable ids stay small numbers.
+const MaxMemberOrdinal = 1023
+
+// AliasSeparator joins a brokerName and a member id into the write alias
+// brokerName "broker-a@n1"; real brokerNames may not contain it.
+const AliasSeparator = "@"
+
+// AliasName is the write-alias brokerName of member memberID of group brokerName.
+func AliasName(brokerName, memberID string) string {
+	return brokerName + AliasSeparator + memberID
 }
 
 // RegisterResult is what a registering broker is told.
@@ -71,6 +92,8 @@ type liveBroker struct {
 	dataVersion  DataVersion
 	haServerAddr string
 	conn         any
+	memberID     string // "" for plain brokers
+	stableID     int64  // 1+ordinal for members whose ordinal is known, else -1
 }
 
 // brokerGroup is the table's BrokerData: one brokerName and its addresses.
@@ -78,7 +101,21 @@ type brokerGroup struct {
 	cluster            string
 	zoneName           string
 	enableActingMaster bool
-	addrs              map[int64]string
+	// addrs maps the non-zero brokerIds to live addresses: every live broker at
+	// the id it registered, and every live member also at its stable id (so the
+	// leader, registered as 0, appears at 1+ordinal too). One address holds at
+	// most one non-zero id.
+	addrs map[int64]string
+	// master holds brokerId 0: the address of the registration with the
+	// highest term, masterTerm. A member's claim (masterMember) outlives its
+	// step-down, expiry and unregistration until another registration takes
+	// id 0 or the group has no live broker left; a plain broker's claim ends
+	// with its registration, as in Java.
+	master       string
+	masterTerm   int64
+	masterMember bool
+	// members are the addresses of the group's live registrations.
+	members map[string]struct{}
 }
 
 // RouteTable is the namesrv's routing state, RocketMQ's RouteInfoManager without
@@ -121,13 +158,18 @@ func (t *RouteTable) routesChangedLocked() {
 }
 
 // Register applies a broker registration (the rules are in the package doc). A
-// refused registration returns a *FencedError and changes nothing.
+// refused registration returns an error (a *FencedError when fenced) and
+// changes nothing.
 func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, error) {
 	if err := validateRegistration(&r); err != nil {
 		return RegisterResult{}, err
 	}
 	term := r.DataVersion.StateVersion
 	key := liveKey{r.ClusterName, r.BrokerAddr}
+	stableID := int64(-1)
+	if r.MemberID != "" && r.MemberOrdinal >= 0 {
+		stableID = int64(1 + r.MemberOrdinal)
+	}
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -148,18 +190,8 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		return RegisterResult{}, fmt.Errorf("brokerName %s belongs to cluster %s, not %s", r.BrokerName, group.cluster, r.ClusterName)
 	}
 	if group != nil {
-		if holder, ok := group.addrs[r.BrokerID]; ok && holder != r.BrokerAddr {
-			if hl := t.live[liveKey{group.cluster, holder}]; hl != nil {
-				ht := hl.dataVersion.StateVersion
-				// Raft has at most one leader per term, so another address claiming
-				// brokerId 0 in the holder's term (> 0) is as stale as a lower term.
-				// Term 0 means "no fencing information" (e.g. a plain Java broker):
-				// last registration wins, as in Java.
-				if term < ht || (r.BrokerID == MasterID && term == ht && term > 0) {
-					return RegisterResult{}, &FencedError{BrokerName: r.BrokerName, BrokerID: r.BrokerID,
-						Addr: r.BrokerAddr, Term: term, HolderAddr: holder, HolderTerm: ht}
-				}
-			}
+		if err := t.fenceLocked(group, &r, term); err != nil {
+			return RegisterResult{}, err
 		}
 	}
 
@@ -170,6 +202,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		// The address moved to another group: it leaves the old one.
 		t.dropAddrLocked(prev.brokerName, r.BrokerAddr)
 		group = t.groups[r.BrokerName]
+		prev = nil
 	}
 	names := t.clusters[r.ClusterName]
 	if names == nil {
@@ -178,7 +211,7 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 	}
 	names[r.BrokerName] = struct{}{}
 	if group == nil {
-		group = &brokerGroup{cluster: r.ClusterName, addrs: make(map[int64]string)}
+		group = &brokerGroup{cluster: r.ClusterName, addrs: make(map[int64]string), members: make(map[string]struct{})}
 		t.groups[r.BrokerName] = group
 		dirty = true
 	}
@@ -190,29 +223,76 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		group.zoneName = r.ZoneName
 		dirty = true
 	}
-	// One address holds one brokerId: a node that changed role leaves its old id.
-	for id, addr := range group.addrs {
-		if addr == r.BrokerAddr && id != r.BrokerID {
-			delete(group.addrs, id)
-			dirty = true
+	if r.MemberID != "" {
+		// A member has one address: the same member registered from another
+		// address (it restarted elsewhere) is gone.
+		for _, addr := range sortedKeys(group.members) {
+			if lb := t.live[liveKey{group.cluster, addr}]; addr != r.BrokerAddr && lb != nil && lb.memberID == r.MemberID {
+				t.removeLocked(liveKey{group.cluster, addr})
+				dirty = true
+			}
+		}
+		if t.groups[r.BrokerName] != group {
+			// The removal emptied the group; start it again.
+			group = &brokerGroup{cluster: r.ClusterName, addrs: make(map[int64]string), members: make(map[string]struct{}),
+				zoneName: r.ZoneName, enableActingMaster: r.EnableActingMaster}
+			t.groups[r.BrokerName] = group
+			t.clusters[r.ClusterName] = names
+			names[r.BrokerName] = struct{}{}
 		}
 	}
-	oldAddr := group.addrs[r.BrokerID]
-	if oldAddr != r.BrokerAddr {
-		group.addrs[r.BrokerID] = r.BrokerAddr
+	if _, ok := group.members[r.BrokerAddr]; !ok {
+		group.members[r.BrokerAddr] = struct{}{}
 		dirty = true
 	}
 
-	// Topic queues come from the master. While a group has no master, a member's
-	// table is used instead: Raft replicates topic configs, so every member's
-	// table is the group's, and readers keep their routes during an election.
-	_, hasMaster := group.addrs[MasterID]
-	if r.Topics != nil && (r.BrokerID == MasterID || !hasMaster) {
-		changed := prev == nil || prev.dataVersion != r.DataVersion || oldAddr != r.BrokerAddr
+	// The non-zero ids this address holds now: its registered id, or its
+	// stable id when it registered as 0.
+	var id int64 = -1
+	switch {
+	case r.BrokerID != MasterID:
+		id = r.BrokerID
+	case stableID > 0:
+		id = stableID
+	}
+	for i, addr := range group.addrs {
+		if addr == r.BrokerAddr && i != id {
+			delete(group.addrs, i)
+			dirty = true
+		}
+	}
+	tookID := false
+	if id > 0 && group.addrs[id] != r.BrokerAddr {
+		group.addrs[id] = r.BrokerAddr // a displaced holder passed fencing: it loses the id
+		tookID, dirty = true, true
+	}
+
+	oldMaster := group.master
+	if r.BrokerID == MasterID {
+		if group.master != r.BrokerAddr || group.masterTerm != term || group.masterMember != (r.MemberID != "") {
+			dirty = true
+		}
+		group.master, group.masterTerm, group.masterMember = r.BrokerAddr, term, r.MemberID != ""
+		tookID = tookID || oldMaster != r.BrokerAddr
+	} else if group.master == r.BrokerAddr && !group.masterMember {
+		// A plain master that re-registers under another id gives up id 0.
+		group.master = ""
+		dirty = true
+	}
+
+	// Topic queues come from the registration holding brokerId 0. While no
+	// live registration claims it (an election, or before the first leader),
+	// a member's table is used instead: Raft replicates topic configs, so
+	// every member's table is the group's, and readers keep their routes.
+	if r.Topics != nil && (r.BrokerID == MasterID || !t.masterClaimLiveLocked(group, r.BrokerAddr)) {
+		changed := prev == nil || prev.dataVersion != r.DataVersion || tookID
 		if changed {
 			t.replaceTopicsLocked(r.BrokerName, r.Topics)
 			dirty = true
 		}
+	}
+	if prev == nil || prev.memberID != r.MemberID || prev.brokerID != r.BrokerID {
+		dirty = true // aliases and cluster info depend on them
 	}
 	if dirty {
 		t.routesChangedLocked()
@@ -230,18 +310,56 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		dataVersion:  r.DataVersion,
 		haServerAddr: r.HAServerAddr,
 		conn:         r.Conn,
+		memberID:     r.MemberID,
+		stableID:     stableID,
 	}
 
 	var res RegisterResult
-	if r.BrokerID != MasterID {
-		if master, ok := group.addrs[MasterID]; ok {
-			res.MasterAddr = master
-			if ml := t.live[liveKey{group.cluster, master}]; ml != nil {
-				res.HAServerAddr = ml.haServerAddr
-			}
+	if r.BrokerID != MasterID && group.master != "" && group.master != r.BrokerAddr {
+		res.MasterAddr = group.master
+		if ml := t.live[liveKey{group.cluster, group.master}]; ml != nil {
+			res.HAServerAddr = ml.haServerAddr
 		}
 	}
 	return res, nil
+}
+
+// fenceLocked refuses r when a live registration holds the id r asks for with
+// a higher term (for brokerId 0 also an equal term > 0: one leader per term).
+// For brokerId 0 the holder's term is the one it took id 0 with, so a leader
+// that stepped down (and registers as follower in a newer term) still yields
+// id 0 to the next term's leader.
+func (t *RouteTable) fenceLocked(group *brokerGroup, r *Registration, term int64) error {
+	holder, ht := "", int64(0)
+	if r.BrokerID == MasterID {
+		if group.master != "" && group.master != r.BrokerAddr && t.live[liveKey{group.cluster, group.master}] != nil {
+			holder, ht = group.master, group.masterTerm
+		}
+	} else if a, ok := group.addrs[r.BrokerID]; ok && a != r.BrokerAddr {
+		if hl := t.live[liveKey{group.cluster, a}]; hl != nil {
+			holder, ht = a, hl.dataVersion.StateVersion
+		}
+	}
+	if holder == "" {
+		return nil
+	}
+	// Term 0 means "no fencing information" (e.g. a plain Java broker): last
+	// registration wins, as in Java.
+	if term < ht || (r.BrokerID == MasterID && term == ht && term > 0) {
+		return &FencedError{BrokerName: r.BrokerName, BrokerID: r.BrokerID,
+			Addr: r.BrokerAddr, Term: term, HolderAddr: holder, HolderTerm: ht}
+	}
+	return nil
+}
+
+// masterClaimLiveLocked reports whether group's brokerId 0 is held by a live
+// registration as 0, not counting the one from addr being applied.
+func (t *RouteTable) masterClaimLiveLocked(group *brokerGroup, addr string) bool {
+	if group.master == "" || group.master == addr {
+		return false
+	}
+	lb := t.live[liveKey{group.cluster, group.master}]
+	return lb != nil && lb.brokerID == MasterID
 }
 
 func validateRegistration(r *Registration) error {
@@ -251,11 +369,37 @@ func validateRegistration(r *Registration) error {
 	if err := validateName("brokerName", r.BrokerName); err != nil {
 		return err
 	}
+	if strings.Contains(r.BrokerName, AliasSeparator) {
+		return fmt.Errorf("brokerName %q contains %q, which raftmq reserves for write aliases", r.BrokerName, AliasSeparator)
+	}
 	if err := ValidateBrokerAddr(r.BrokerAddr); err != nil {
 		return err
 	}
 	if r.BrokerID < 0 {
 		return fmt.Errorf("brokerId %d is negative", r.BrokerID)
+	}
+	if r.MemberID == "" {
+		r.MemberOrdinal = -1
+		return nil
+	}
+	if err := validateName("raftmqMemberId", r.MemberID); err != nil {
+		return err
+	}
+	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, AliasSeparator) {
+		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, AliasSeparator)
+	}
+	if r.MemberOrdinal > MaxMemberOrdinal || r.MemberOrdinal < -1 {
+		return fmt.Errorf("raftmqMemberOrdinal %d outside 0..%d", r.MemberOrdinal, MaxMemberOrdinal)
+	}
+	if r.MemberOrdinal < 0 && r.BrokerID != MasterID {
+		r.MemberOrdinal = int(r.BrokerID - 1)
+		if r.MemberOrdinal > MaxMemberOrdinal {
+			return fmt.Errorf("member brokerId %d outside 1..%d", r.BrokerID, MaxMemberOrdinal+1)
+		}
+	}
+	if r.MemberOrdinal >= 0 && r.BrokerID != MasterID && r.BrokerID != int64(1+r.MemberOrdinal) {
+		return fmt.Errorf("member %s registers brokerId %d, but its stable id is 1+raftmqMemberOrdinal = %d",
+			r.MemberID, r.BrokerID, 1+r.MemberOrdinal)
 	}
 	return nil
 }
@@ -311,7 +455,9 @@ func (t *RouteTable) removeLocked(key liveKey) bool {
 }
 
 // dropAddrLocked removes addr from group brokerName; a group left without
-// addresses goes, with its cluster membership and its topic queues.
+// live brokers goes, with its cluster membership and its topic queues. A
+// member's brokerId-0 claim stays (see brokerGroup.master): clients keep a
+// usable route through the election that replaces it.
 func (t *RouteTable) dropAddrLocked(brokerName, addr string) {
 	t.routesChangedLocked()
 	group := t.groups[brokerName]
@@ -323,7 +469,11 @@ func (t *RouteTable) dropAddrLocked(brokerName, addr string) {
 			delete(group.addrs, id)
 		}
 	}
-	if len(group.addrs) > 0 {
+	delete(group.members, addr)
+	if group.master == addr && !group.masterMember {
+		group.master = ""
+	}
+	if len(group.members) > 0 {
 		return
 	}
 	delete(t.groups, brokerName)
@@ -459,9 +609,36 @@ func (t *RouteTable) topicRouteLocked(topic string) (*TopicRouteData, bool) {
 		FilterServerTable: map[string][]string{},
 	}
 	for name, qd := range byBroker {
-		rd.QueueDatas = append(rd.QueueDatas, qd)
-		if g := t.groups[name]; g != nil {
-			rd.BrokerDatas = append(rd.BrokerDatas, g.export(name))
+		g := t.groups[name]
+		if g == nil || !t.routableLocked(g) {
+			continue
+		}
+		rd.BrokerDatas = append(rd.BrokerDatas, g.export(name))
+		aliases := t.aliasesLocked(g)
+		if len(aliases) < 2 || qd.Perm&PermWrite == 0 {
+			rd.QueueDatas = append(rd.QueueDatas, qd)
+			continue
+		}
+		// Readers see the group once; writers see one write-only entry per
+		// live member (see the package doc, "Write aliases").
+		if qd.Perm&PermRead != 0 {
+			read := qd
+			read.Perm &^= PermWrite
+			rd.QueueDatas = append(rd.QueueDatas, read)
+		}
+		for _, m := range aliases {
+			alias := AliasName(name, m.memberID)
+			write := qd
+			write.BrokerName = alias
+			write.Perm &^= PermRead
+			rd.QueueDatas = append(rd.QueueDatas, write)
+			rd.BrokerDatas = append(rd.BrokerDatas, BrokerData{
+				BrokerAddrs:        map[int64]string{MasterID: m.addr},
+				BrokerName:         alias,
+				Cluster:            g.cluster,
+				EnableActingMaster: g.enableActingMaster,
+				ZoneName:           g.zoneName,
+			})
 		}
 	}
 	if len(rd.BrokerDatas) == 0 {
@@ -472,10 +649,48 @@ func (t *RouteTable) topicRouteLocked(topic string) (*TopicRouteData, bool) {
 	return rd, true
 }
 
+// routableLocked reports whether g may appear in topic routes: a raftmq group
+// only once a leader has registered as brokerId 0 (a route without it makes
+// the Go client drop the group's queues until its next 30 s refresh); a plain
+// group always, so Java slaves keep serving reads without a master.
+func (t *RouteTable) routableLocked(g *brokerGroup) bool {
+	if g.master != "" {
+		return true
+	}
+	for addr := range g.members {
+		if lb := t.live[liveKey{g.cluster, addr}]; lb != nil && lb.memberID != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// aliasMember is a live member that gets a write alias.
+type aliasMember struct{ memberID, addr string }
+
+// aliasesLocked lists g's live members that registered a member id, sorted by
+// it; fewer than two means the group gets no aliases.
+func (t *RouteTable) aliasesLocked(g *brokerGroup) []aliasMember {
+	var out []aliasMember
+	for addr := range g.members {
+		if lb := t.live[liveKey{g.cluster, addr}]; lb != nil && lb.memberID != "" {
+			out = append(out, aliasMember{lb.memberID, addr})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].memberID < out[j].memberID })
+	return out
+}
+
+// export returns g's BrokerData as topic routes carry it: brokerId 0 and
+// every live member at its stable id, the leader too, so a pull redirected
+// to any member's stable id finds it.
 func (g *brokerGroup) export(name string) BrokerData {
-	addrs := make(map[int64]string, len(g.addrs))
+	addrs := make(map[int64]string, len(g.addrs)+1)
 	for id, a := range g.addrs {
 		addrs[id] = a
+	}
+	if g.master != "" {
+		addrs[MasterID] = g.master
 	}
 	return BrokerData{
 		BrokerAddrs:        addrs,
@@ -487,6 +702,7 @@ func (g *brokerGroup) export(name string) BrokerData {
 }
 
 // ClusterInfo returns every group and every cluster's brokerNames (sorted).
+// It never lists write aliases, and a live leader appears once, at brokerId 0.
 func (t *RouteTable) ClusterInfo() ClusterInfo {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -495,7 +711,15 @@ func (t *RouteTable) ClusterInfo() ClusterInfo {
 		ClusterAddrTable: make(map[string][]string, len(t.clusters)),
 	}
 	for name, g := range t.groups {
-		ci.BrokerAddrTable[name] = g.export(name)
+		bd := g.export(name)
+		if t.masterClaimLiveLocked(g, "") {
+			for id, a := range bd.BrokerAddrs {
+				if id != MasterID && a == g.master {
+					delete(bd.BrokerAddrs, id)
+				}
+			}
+		}
+		ci.BrokerAddrTable[name] = bd
 	}
 	for cluster, names := range t.clusters {
 		ci.ClusterAddrTable[cluster] = sortedKeys(names)
@@ -503,34 +727,51 @@ func (t *RouteTable) ClusterInfo() ClusterInfo {
 	return ci
 }
 
-// AllTopics returns every routed topic, sorted.
+// AllTopics returns every routed topic, sorted: those with queues on a group
+// that topic routes list (not a raftmq group before its first leader).
 func (t *RouteTable) AllTopics() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make([]string, 0, len(t.topics))
-	for name := range t.topics {
-		out = append(out, name)
+	for name, byBroker := range t.topics {
+		if t.anyRoutableLocked(byBroker, nil) {
+			out = append(out, name)
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// TopicsByCluster returns the topics with queues on any group of cluster, sorted.
+// TopicsByCluster returns the topics with queues on any routable group of
+// cluster, sorted.
 func (t *RouteTable) TopicsByCluster(cluster string) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	names := t.clusters[cluster]
 	out := []string{}
 	for topic, byBroker := range t.topics {
-		for bn := range byBroker {
-			if _, ok := names[bn]; ok {
-				out = append(out, topic)
-				break
-			}
+		if t.anyRoutableLocked(byBroker, names) {
+			out = append(out, topic)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// anyRoutableLocked reports whether one of the groups in byBroker (restricted
+// to names when not nil) appears in topic routes.
+func (t *RouteTable) anyRoutableLocked(byBroker map[string]QueueData, names map[string]struct{}) bool {
+	for bn := range byBroker {
+		if names != nil {
+			if _, ok := names[bn]; !ok {
+				continue
+			}
+		}
+		if g := t.groups[bn]; g != nil && t.routableLocked(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteTopic removes topic's queues: from the groups of cluster when cluster is

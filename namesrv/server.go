@@ -29,6 +29,15 @@ const (
 	codeGetNamesrvConfig    int32 = 319
 )
 
+// REGISTER_BROKER ext fields raftmq brokers add (plain brokers send neither).
+const (
+	// ExtMemberID is the member's dLegerSelfId, stable across restarts.
+	ExtMemberID = "raftmqMemberId"
+	// ExtMemberOrdinal is the member's 0-based index in dLegerPeers; its
+	// stable brokerId is 1+ordinal.
+	ExtMemberOrdinal = "raftmqMemberOrdinal"
+)
+
 // poolName is the worker pool the namesrv's handlers run on when it owns the
 // remoting server.
 const poolName = "namesrv"
@@ -320,6 +329,16 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 		return errorResponse(remoting.InvalidParameter, "header field brokerId missing or not a number")
 	}
 	reg.BrokerID = id
+	reg.MemberID = req.Ext(ExtMemberID)
+	reg.MemberOrdinal = -1
+	if v, ok, err := req.ExtInt64(ExtMemberOrdinal); err != nil {
+		return errorResponse(remoting.InvalidParameter, "%v", err)
+	} else if ok {
+		if v < 0 || v > MaxMemberOrdinal {
+			return errorResponse(remoting.InvalidParameter, "%s %d outside 0..%d", ExtMemberOrdinal, v, MaxMemberOrdinal)
+		}
+		reg.MemberOrdinal = int(v)
+	}
 	if ms, ok, err := req.ExtInt64("heartbeatTimeoutMillis"); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)
 	} else if ok && ms > 0 {
@@ -366,7 +385,7 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 	}
 	metrics.IncrCounter([]string{"namesrv", "register", "ok"}, 1)
 	s.log.Debug("broker registered", "cluster", reg.ClusterName, "broker", reg.BrokerName,
-		"id", reg.BrokerID, "addr", reg.BrokerAddr, "term", reg.DataVersion.StateVersion, "topics", len(reg.Topics))
+		"id", reg.BrokerID, "member", reg.MemberID, "addr", reg.BrokerAddr, "term", reg.DataVersion.StateVersion, "topics", len(reg.Topics))
 	resp := success()
 	if res.HAServerAddr != "" {
 		resp.SetExt("haServerAddr", res.HAServerAddr)

@@ -398,6 +398,16 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// queuedBytes is what waits to be written or is being written.
+func (c *Conn) queuedBytes() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed {
+		return 0
+	}
+	return c.queued
+}
+
 // drain releases frames that will never be written. Once closed is set, no
 // sender can add more.
 func (c *Conn) drain() {

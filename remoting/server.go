@@ -432,6 +432,30 @@ func (s *Server) respond(c *Conn, req, resp *Command) {
 	}
 }
 
+// Flush waits, bounded by ctx, until every connection has written the
+// responses queued so far, so that a graceful stop does not drop answers
+// already given.
+func (s *Server) Flush(ctx context.Context) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		s.lnMu.Lock()
+		pending := 0
+		for _, c := range s.conns {
+			pending += c.queuedBytes()
+		}
+		s.lnMu.Unlock()
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // Shutdown stops accepting, closes every connection and waits, bounded by ctx,
 // for their close callbacks and for running handlers to return.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -3,6 +3,11 @@
 // group controls that raftmq adds. It speaks only the remoting protocol: to the
 // namesrvs for routes and cluster membership, and to brokers for everything else, so
 // the `raftmq admin` command is a thin flag parser over it.
+//
+// Topic routes of raftmq groups carry one write alias per member
+// ("broker-a@n1", write-only queues that are the group's own); the views here
+// fold them into their group (TopicRoute.Groups), so a group is shown, and
+// its queues and offsets counted, once, always from its leader.
 package admin
 
 import (
@@ -249,6 +254,23 @@ func (c *Client) leaders(ctx context.Context, cluster, brokerName string) (map[s
 // CreateTopic creates or updates a topic on the leader of each matching group
 // (cluster "" = all clusters; brokerName "" = every group of the cluster).
 func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc TopicConfig) error {
+	targets, err := c.leaders(ctx, cluster, brokerName)
+	if err != nil {
+		return err
+	}
+	ext := CreateTopicExt(tc)
+	for _, addr := range sortedValues(targets) {
+		if _, err := c.invoke(ctx, addr, remoting.UpdateAndCreateTopic, ext, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateTopicExt is the UPDATE_AND_CREATE_TOPIC header for tc, defaults filled in
+// (8 queues, write queues = read queues, perm 6), for callers that address a
+// broker themselves.
+func CreateTopicExt(tc TopicConfig) map[string]string {
 	if tc.ReadQueueNums <= 0 {
 		tc.ReadQueueNums = 8
 	}
@@ -258,11 +280,7 @@ func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc
 	if tc.Perm == 0 {
 		tc.Perm = 6
 	}
-	targets, err := c.leaders(ctx, cluster, brokerName)
-	if err != nil {
-		return err
-	}
-	ext := map[string]string{
+	return map[string]string{
 		"topic":           tc.Topic,
 		"defaultTopic":    "TBW102",
 		"readQueueNums":   strconv.Itoa(tc.ReadQueueNums),
@@ -272,12 +290,6 @@ func (c *Client) CreateTopic(ctx context.Context, cluster, brokerName string, tc
 		"topicSysFlag":    "0",
 		"order":           strconv.FormatBool(tc.Order),
 	}
-	for _, addr := range sortedValues(targets) {
-		if _, err := c.invoke(ctx, addr, remoting.UpdateAndCreateTopic, ext, nil); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // DeleteTopic removes a topic from the leaders of the matching groups and from every namesrv.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -85,6 +86,12 @@ func startFakeBroker(t *testing.T, fb *fakeBroker) {
 // register announces the fake broker to the namesrv as brokerId 0 of broker-a with one topic.
 func register(t *testing.T, nsAddr, brokerAddr string) {
 	t.Helper()
+	registerAs(t, nsAddr, brokerAddr, 0, nil)
+}
+
+// registerAs announces a fake broker as brokerId id with extra ext fields.
+func registerAs(t *testing.T, nsAddr, brokerAddr string, id int, ext map[string]string) {
+	t.Helper()
 	body := namesrv.RegisterBrokerBody{TopicConfigSerializeWrapper: namesrv.TopicConfigWrapper{
 		TopicConfigTable: map[string]namesrv.TopicConfig{
 			"orders": {TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6},
@@ -102,8 +109,11 @@ func register(t *testing.T, nsAddr, brokerAddr string) {
 	defer cancel()
 	req := remoting.NewRequest(remoting.RegisterBroker, map[string]string{
 		"brokerName": "broker-a", "brokerAddr": brokerAddr, "clusterName": "DefaultCluster",
-		"haServerAddr": brokerAddr, "brokerId": "0", "compressed": "false", "bodyCrc32": "0",
+		"haServerAddr": brokerAddr, "brokerId": strconv.Itoa(id), "compressed": "false", "bodyCrc32": "0",
 	}, b)
+	for k, v := range ext {
+		req.SetExt(k, v)
+	}
 	resp, err := rc.Invoke(ctx, nsAddr, req)
 	if err != nil || resp.Code != remoting.Success {
 		t.Fatalf("register: %v %+v", err, resp)
@@ -198,4 +208,67 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestAdminFoldsWriteAliases registers a two-member raftmq group, whose
+// routes carry a write alias per member, and checks that the admin views
+// show the group once and ask only its leader: a follower that answered
+// would double the queues and offsets.
+func TestAdminFoldsWriteAliases(t *testing.T) {
+	nsAddr := startNamesrv(t)
+	leader := &fakeBroker{minOff: map[int]int64{0: 0, 1: 5}, maxOff: map[int]int64{0: 10, 1: 20}, consumed: map[int]int64{0: 7}}
+	follower := &fakeBroker{minOff: map[int]int64{0: 100, 1: 100}, maxOff: map[int]int64{0: 900, 1: 900}, consumed: map[int]int64{}}
+	startFakeBroker(t, leader)
+	startFakeBroker(t, follower)
+	registerAs(t, nsAddr, leader.addr, 0, map[string]string{namesrv.ExtMemberID: "n0", namesrv.ExtMemberOrdinal: "0"})
+	registerAs(t, nsAddr, follower.addr, 2, map[string]string{namesrv.ExtMemberID: "n1", namesrv.ExtMemberOrdinal: "1"})
+
+	c, err := New([]string{nsAddr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	r, err := c.TopicRoute(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.BrokerDatas) != 3 || len(r.QueueDatas) != 3 {
+		t.Fatalf("route without aliases: %+v", r)
+	}
+	groups := r.Groups()
+	if len(groups) != 1 {
+		t.Fatalf("groups %+v", groups)
+	}
+	g := groups[0]
+	wantEntries := []WriteEntryPoint{{"broker-a@n0", "n0", leader.addr}, {"broker-a@n1", "n1", follower.addr}}
+	if g.BrokerName != "broker-a" || g.ReadQueueNums != 2 || g.WriteQueueNums != 2 || g.Perm != 6 || g.LeaderAddr() != leader.addr ||
+		!reflect.DeepEqual(g.WriteEntries, wantEntries) {
+		t.Fatalf("folded group %+v", g)
+	}
+	if want := []Member{{0, leader.addr}, {1, leader.addr}, {2, follower.addr}}; !reflect.DeepEqual(g.Members, want) {
+		t.Fatalf("members %+v", g.Members)
+	}
+
+	st, err := c.TopicStatus(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []QueueStatus{{"broker-a", 0, 0, 10}, {"broker-a", 1, 5, 20}}; !reflect.DeepEqual(st, want) {
+		t.Fatalf("topic status = %+v, want %+v", st, want)
+	}
+	prog, err := c.ConsumerProgress(ctx, "g", "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prog) != 2 || prog[0].Lag != 3 || prog[1].Lag != 15 {
+		t.Fatalf("consumer progress = %+v", prog)
+	}
+	ci, err := c.ClusterInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ci.BrokerAddrTable) != 1 || len(ci.BrokerAddrTable["broker-a"].Members()) != 2 {
+		t.Fatalf("cluster info %+v", ci)
+	}
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/raftmq/raftmq/remoting"
 )
 
-// QueueStatus is one queue's offsets on its group's leader.
+// QueueStatus is one queue's offsets on its group's leader (write aliases
+// folded into their group).
 type QueueStatus struct {
 	BrokerName string `json:"brokerName"`
 	QueueID    int    `json:"queueId"`
@@ -38,22 +39,23 @@ func (c *Client) TopicStatus(ctx context.Context, topic string) ([]QueueStatus, 
 		return nil, err
 	}
 	var out []QueueStatus
-	for _, qd := range route.QueueDatas {
-		bd, ok := route.Broker(qd.BrokerName)
-		if !ok || bd.LeaderAddr() == "" {
-			return nil, fmt.Errorf("broker group %s of topic %s has no leader registered", qd.BrokerName, topic)
+	// Write aliases are the same queues as their group's: fold them so each
+	// queue is asked for (and counted) once, on the group's leader.
+	for _, g := range route.Groups() {
+		if g.LeaderAddr() == "" {
+			return nil, fmt.Errorf("broker group %s of topic %s has no leader registered", g.BrokerName, topic)
 		}
-		n := max(qd.ReadQueueNums, qd.WriteQueueNums)
+		n := max(g.ReadQueueNums, g.WriteQueueNums)
 		for q := 0; q < n; q++ {
-			minOff, err := c.offset(ctx, bd.LeaderAddr(), remoting.GetMinOffset, topic, q)
+			minOff, err := c.offset(ctx, g.LeaderAddr(), remoting.GetMinOffset, topic, q)
 			if err != nil {
 				return nil, err
 			}
-			maxOff, err := c.offset(ctx, bd.LeaderAddr(), remoting.GetMaxOffset, topic, q)
+			maxOff, err := c.offset(ctx, g.LeaderAddr(), remoting.GetMaxOffset, topic, q)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, QueueStatus{BrokerName: qd.BrokerName, QueueID: q, MinOffset: minOff, MaxOffset: maxOff})
+			out = append(out, QueueStatus{BrokerName: g.BrokerName, QueueID: q, MinOffset: minOff, MaxOffset: maxOff})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -150,8 +152,8 @@ func (c *Client) QueryMessageByKey(ctx context.Context, topic, key string, maxNu
 		maxNum = 64
 	}
 	var out []*message.Ext
-	for _, bd := range route.BrokerDatas {
-		addr := bd.LeaderAddr()
+	for _, g := range route.Groups() { // each group once, not once per write alias
+		addr := g.LeaderAddr()
 		if addr == "" {
 			continue
 		}
@@ -196,6 +198,11 @@ type RaftStatus struct {
 	LastIndex    uint64     `json:"lastIndex"`
 	Peers        []RaftPeer `json:"peers"`
 	BrokerAddr   string     `json:"brokerAddr"`
+	// DuplicateKeys is how many (topic, UNIQ_KEY) the node remembers;
+	// DuplicatesSuppressed counts the sends it answered from them (as
+	// leader) since it started.
+	DuplicateKeys        int    `json:"duplicateKeys"`
+	DuplicatesSuppressed uint64 `json:"duplicatesSuppressed"`
 }
 
 // RaftStatus asks one broker for its Raft status.
@@ -226,7 +233,13 @@ func (c *Client) GroupRaftStatus(ctx context.Context, brokerName string) ([]Raft
 		return nil, fmt.Errorf("broker group %q is not registered", brokerName)
 	}
 	var out []RaftStatus
+	asked := map[string]bool{}
 	for _, m := range bd.Members() {
+		// During an election the last leader is listed at 0 and at its own id.
+		if asked[m.Addr] {
+			continue
+		}
+		asked[m.Addr] = true
 		st, err := c.RaftStatus(ctx, m.Addr)
 		if err != nil {
 			out = append(out, RaftStatus{Group: brokerName, Role: "unreachable", BrokerAddr: m.Addr})

@@ -198,15 +198,29 @@ func cmdTopicRoute(ctx context.Context, c *admin.Client, f *adminFlags, out io.W
 	if err != nil {
 		return err
 	}
-	return emit(f, out, r, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "#brokerName\t#read\t#write\t#perm")
-		for _, q := range r.QueueDatas {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", q.BrokerName, q.ReadQueueNums, q.WriteQueueNums, q.Perm)
+	// Each group once; its members' write aliases are listed as its write
+	// entry points, not as groups of their own.
+	groups := r.Groups()
+	view := struct {
+		Groups []admin.RouteGroup `json:"groups"`
+		Route  *admin.TopicRoute  `json:"route"`
+	}{groups, r}
+	return emit(f, out, view, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "#brokerName\t#read\t#write\t#perm\t#writeEntryPoints")
+		for _, g := range groups {
+			entries := make([]string, 0, len(g.WriteEntries))
+			for _, e := range g.WriteEntries {
+				entries = append(entries, e.Alias+"="+e.Addr)
+			}
+			if len(entries) == 0 {
+				entries = append(entries, "-")
+			}
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", g.BrokerName, g.ReadQueueNums, g.WriteQueueNums, g.Perm, strings.Join(entries, ","))
 		}
 		fmt.Fprintln(w, "\n#cluster\t#brokerName\t#brokerId\t#addr")
-		for _, b := range r.BrokerDatas {
-			for _, m := range b.Members() {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", b.Cluster, b.BrokerName, m.ID, m.Addr)
+		for _, g := range groups {
+			for _, m := range g.Members {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", g.Cluster, g.BrokerName, m.ID, m.Addr)
 			}
 		}
 	})
@@ -243,10 +257,18 @@ func cmdClusterList(ctx context.Context, c *admin.Client, f *adminFlags, out io.
 	}
 	var rows []row
 	for _, bd := range ci.Groups(f.cluster) {
-		for _, m := range bd.Members() {
+		members := bd.Members()
+		for _, m := range members {
 			r := row{Cluster: bd.Cluster, BrokerName: bd.BrokerName, BrokerID: m.ID, Addr: m.Addr, Role: "FOLLOWER"}
 			if m.ID == 0 {
 				r.Role = "LEADER"
+				// The namesrv lists a live leader once; the address at 0 and at
+				// a follower id is the last leader, kept at 0 during an election.
+				for _, o := range members {
+					if o.ID != 0 && o.Addr == m.Addr {
+						r.Role = "LAST LEADER (election)"
+					}
+				}
 			}
 			if info, err := c.BrokerRuntimeInfo(ctx, m.Addr); err == nil {
 				r.Version = info["brokerVersionDesc"]

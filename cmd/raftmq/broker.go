@@ -91,8 +91,8 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "raftmq broker:", err)
 		return 1
 	}
-	fmt.Printf("raftmq broker ready: %s at %s, group %s member %s (peers %s), namesrv %s, store %s\n",
-		cfg.BrokerName, b.Addr(), cfg.DLegerGroup, cfg.DLegerSelfID, cfg.DLegerPeers,
+	fmt.Printf("raftmq broker ready: %s at %s, group %s member %s (members forward to %s; peers %s), namesrv %s, store %s\n",
+		cfg.BrokerName, b.Addr(), cfg.DLegerGroup, cfg.DLegerSelfID, b.MemberAddr(), cfg.DLegerPeers,
 		strings.Join(cfg.NamesrvAddrs, ";"), cfg.StorePathRootDir)
 	sig := waitSignal()
 	log.Info("stopping", "signal", sig.String())

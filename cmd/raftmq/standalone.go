@@ -96,7 +96,14 @@ func runStandalone(args []string) int {
 	err = b.WaitLeader(wctx)
 	wcancel()
 	if err != nil {
-		log.Error("the single-node group did not elect itself", "error", err)
+		// The ready line promises that a client can send; without a
+		// registered leader it could not.
+		log.Error("the single-node group did not become leader and register with the namesrv", "error", err)
+		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer scancel()
+		_ = b.Close(sctx)
+		_ = ns.Shutdown(sctx)
+		return 1
 	}
 	fmt.Printf("raftmq standalone ready: namesrv %s, broker %s at %s (cluster %s, raft %s), store %s\n",
 		ns.Addr(), cfg.BrokerName, b.Addr(), cfg.BrokerClusterName, cfg.DLegerPeers, cfg.StorePathRootDir)
