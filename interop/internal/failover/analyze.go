@@ -78,7 +78,10 @@ type Event struct {
 	Rejoined time.Time `json:"rejoined"`    // it was a caught-up follower again
 	End      time.Time `json:"end"`         // the trial's window closed (steady traffic again)
 	Leader   string    `json:"leaderAfter"` // who led when the window closed, with its term
-	Note     string    `json:"note,omitempty"`
+	// Suppressed is how many retried sends the members answered from their duplicate
+	// tables during the trial (their duplicatesSuppressed counters).
+	Suppressed uint64 `json:"duplicatesSuppressed"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Trial is one trial's figures. Durations are seconds; -1 means "did not happen within
@@ -145,6 +148,7 @@ type ScenarioSummary struct {
 	Failed            map[Kind]int     `json:"failed"`
 	StoredTwice       map[Kind]int     `json:"storedTwice"`
 	Redelivered       int              `json:"redelivered"`
+	Suppressed        uint64           `json:"duplicatesSuppressed"`
 	OnewayUndelivered int              `json:"onewayUndelivered"`
 	FailWindowMax     float64          `json:"failWindowMaxSec"`
 	ConsumerGapMedian float64          `json:"consumerGapMedianSec"`
@@ -164,8 +168,8 @@ type Summary struct {
 	Scenarios  map[string]*ScenarioSummary `json:"scenarios"`
 	Totals     Totals                      `json:"totals"`
 	Aborted    string                      `json:"aborted,omitempty"`
-	// BrokerCounters are the members' runtime-info entries about deduplication at the
-	// end of the run (member -> key -> value), where the broker reports any.
+	// BrokerCounters are the members' duplicate-table figures at the end of the run
+	// (member -> duplicateKeys, duplicatesSuppressed), from their Raft status.
 	BrokerCounters map[string]map[string]string `json:"brokerCounters,omitempty"`
 }
 
@@ -531,6 +535,7 @@ func summarize(ts []Trial) *ScenarioSummary {
 	}
 	for _, t := range ts {
 		ss.Redelivered += t.Redelivered
+		ss.Suppressed += t.Suppressed
 		ss.OnewayUndelivered += t.OnewayUndelivered
 		ss.FailWindowMax = math.Max(ss.FailWindowMax, t.FailWindow)
 	}
@@ -656,12 +661,12 @@ func perKindInt(m map[Kind]int) string {
 func (s *Summary) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "failover trials (%s); per-kind columns are sync/batch/oneway/async\n", s.Deployment)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\t#\tmember\trole\tresume gap\tlongest ack gap\tfailed\tfail window\toneway lost\tstored twice\tredeliv\tconsumer gap\telection\trejoin\tleader after\tnote")
+	fmt.Fprintln(tw, "scenario\t#\tmember\trole\tresume gap\tlongest ack gap\tfailed\tfail window\toneway lost\tstored twice\tsuppressed\tredeliv\tconsumer gap\telection\trejoin\tleader after\tnote")
 	for _, t := range s.Trials {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			t.Scenario, t.Index, t.Member, t.Role, perKind(t.ResumeGap), perKind(t.LongestAckGap),
 			perKindInt(t.Failed), fmtSec(t.FailWindow), t.OnewayUndelivered, perKindInt(t.StoredTwice),
-			t.Redelivered, fmtSec(t.ConsumerGap), fmtSec(t.Election), fmtSec(t.Rejoin), t.Leader, t.Note)
+			t.Suppressed, t.Redelivered, fmtSec(t.ConsumerGap), fmtSec(t.Election), fmtSec(t.Rejoin), t.Leader, t.Note)
 	}
 	tw.Flush()
 	for _, t := range s.Trials {
@@ -671,13 +676,13 @@ func (s *Summary) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w, "summary")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\ttrials\tresume median\tresume max\tlongest ack gap max\tfailed\tfail window max\toneway lost\tstored twice\tredeliv\tconsumer gap med/max\telection med\trejoin med/max")
+	fmt.Fprintln(tw, "scenario\ttrials\tresume median\tresume max\tlongest ack gap max\tfailed\tfail window max\toneway lost\tstored twice\tsuppressed\tredeliv\tconsumer gap med/max\telection med\trejoin med/max")
 	for _, name := range sortedKeys(s.Scenarios) {
 		ss := s.Scenarios[name]
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s/%s\t%s\t%s/%s\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s/%s\t%s\t%s/%s\n",
 			name, ss.Trials, perKind(ss.ResumeGapMedian), perKind(ss.ResumeGapMax), perKind(ss.LongestAckGapMax),
 			perKindInt(ss.Failed), fmtSec(ss.FailWindowMax), ss.OnewayUndelivered, perKindInt(ss.StoredTwice),
-			ss.Redelivered, fmtSec(ss.ConsumerGapMedian), fmtSec(ss.ConsumerGapMax), fmtSec(ss.ElectionMedian),
+			ss.Suppressed, ss.Redelivered, fmtSec(ss.ConsumerGapMedian), fmtSec(ss.ConsumerGapMax), fmtSec(ss.ElectionMedian),
 			fmtSec(ss.RejoinMedian), fmtSec(ss.RejoinMax))
 	}
 	tw.Flush()

@@ -68,6 +68,8 @@ type Runner struct {
 	w       *Workload
 	events  []Event
 	warmEnd time.Time // the first trial's window starts here
+	// suppressed is each member's duplicatesSuppressed at the last trial's end.
+	suppressed map[string]uint64
 }
 
 // Run starts the workload, runs the plan and returns the analysed summary. It returns
@@ -89,7 +91,7 @@ func Run(ctx context.Context, cfg Config, cl Cluster) (*Summary, error) {
 		return nil, err
 	}
 	defer adm.Close()
-	r := &Runner{cfg: cfg, cluster: cl, adm: adm}
+	r := &Runner{cfg: cfg, cluster: cl, adm: adm, suppressed: map[string]uint64{}}
 	started := time.Now()
 	// The client's consumer refuses to start on a topic no namesrv routes yet.
 	if err := r.waitRoutes(ctx); err != nil {
@@ -105,6 +107,7 @@ func Run(ctx context.Context, cfg Config, cl Cluster) (*Summary, error) {
 	aborted := ""
 	err = r.waitSteady(ctx, time.Now())
 	r.warmEnd = time.Now()
+	r.suppressedSince(ctx)
 	if err != nil {
 		aborted = "warm-up: " + err.Error()
 	} else if err := r.runPlan(ctx); err != nil {
@@ -343,6 +346,7 @@ func (r *Runner) windowStart() time.Time {
 func (r *Runner) record(ctx context.Context, ev Event, last time.Time) error {
 	err := r.waitSteady(ctx, last)
 	ev.End = time.Now()
+	ev.Suppressed = r.suppressedSince(ctx)
 	if m, lerr := r.leader(ctx); lerr == nil {
 		ev.Leader = m.Name
 		if st := r.status(ctx)[m.Name]; st != nil {
@@ -534,24 +538,32 @@ func (r *Runner) rollingRestart(ctx context.Context) error {
 	return nil
 }
 
-// dedupCounters collects the members' runtime-info entries about deduplication.
+// dedupCounters collects each member's duplicate-table figures from its Raft status.
 func (r *Runner) dedupCounters(ctx context.Context) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for _, m := range r.cluster.Members() {
-		info, err := r.adm.BrokerRuntimeInfo(ctx, m.Addr)
-		if err != nil {
-			continue
-		}
-		for k, v := range info {
-			if l := strings.ToLower(k); strings.Contains(l, "dedup") || strings.Contains(l, "duplicate") {
-				if out[m.Name] == nil {
-					out[m.Name] = map[string]string{}
-				}
-				out[m.Name][k] = v
-			}
+	for name, st := range r.status(ctx) {
+		out[name] = map[string]string{
+			"duplicateKeys":        fmt.Sprint(st.DuplicateKeys),
+			"duplicatesSuppressed": fmt.Sprint(st.DuplicatesSuppressed),
 		}
 	}
 	return out
+}
+
+// suppressedSince sums, over the members, the retried sends answered from the
+// duplicate table since the previous call (a restarted member counts from zero).
+func (r *Runner) suppressedSince(ctx context.Context) uint64 {
+	var n uint64
+	for name, st := range r.status(ctx) {
+		prev := r.suppressed[name]
+		if st.DuplicatesSuppressed >= prev {
+			n += st.DuplicatesSuppressed - prev
+		} else {
+			n += st.DuplicatesSuppressed
+		}
+		r.suppressed[name] = st.DuplicatesSuppressed
+	}
+	return n
 }
 
 // WriteJSON writes the summary to path.
