@@ -85,6 +85,9 @@ type Broker struct {
 	// writes counts the leader-only writes taken and not yet answered,
 	// forwarded ones included (Close waits for them).
 	writes atomic.Int64
+	// asyncWrites counts the leader writes being served off the worker
+	// pool (forward.go), capped by maxAsyncWrites.
+	asyncWrites atomic.Int64
 
 	ctx       context.Context
 	cancel    context.CancelFunc
