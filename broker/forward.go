@@ -129,15 +129,9 @@ func (b *Broker) leaderWrite(h remoting.Handler) remoting.Handler {
 			// bound on what is in flight (and on how many sends share an
 			// entry). Beyond maxAsyncWrites the worker serves it, which
 			// pushes back through the pool's queue.
-			if b.asyncWrites.Add(1) <= maxAsyncWrites {
-				go func() {
-					defer b.asyncWrites.Add(-1)
-					b.serveLeaderWrite(ctx, conn, req, h, forwarded)
-				}()
-				return nil
+			if !b.writeRunners.tryGo(func() { b.serveLeaderWrite(ctx, conn, req, h, forwarded) }) {
+				b.serveLeaderWrite(ctx, conn, req, h, forwarded)
 			}
-			b.asyncWrites.Add(-1)
-			b.serveLeaderWrite(ctx, conn, req, h, forwarded)
 			return nil
 		} else if forwarded {
 			b.writes.Add(-1)
