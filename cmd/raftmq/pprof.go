@@ -9,30 +9,32 @@ import (
 	"strings"
 )
 
-// splitPprof removes -pprof <host:port> from args (a flag of the binary, not
-// a broker.conf key: RocketMQ has none) and returns the address, "" if absent.
-func splitPprof(args []string) ([]string, string) {
-	addr := ""
-	out := make([]string, 0, len(args))
+// splitPprof removes -pprof <host:port> and -pprofContention from args
+// (flags of the binary, not broker.conf keys: RocketMQ has none) and returns
+// the address ("" if absent) and whether contention profiles are wanted.
+func splitPprof(args []string) (rest []string, addr string, contention bool) {
+	rest = make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		name := strings.TrimLeft(args[i], "-")
-		if v, ok := strings.CutPrefix(name, "pprof="); ok {
-			addr = v
-			continue
-		}
-		if name == "pprof" && i+1 < len(args) {
+		switch {
+		case strings.HasPrefix(name, "pprof="):
+			addr = strings.TrimPrefix(name, "pprof=")
+		case name == "pprof" && i+1 < len(args):
 			addr = args[i+1]
 			i++
-			continue
+		case name == "pprofContention" || name == "pprofContention=true":
+			contention = true
+		default:
+			rest = append(rest, args[i])
 		}
-		out = append(out, args[i])
 	}
-	return out, addr
+	return rest, addr, contention
 }
 
-// pprofMutexFraction and pprofBlockRate are the sampling rates set while the
-// pprof listener runs: one mutex contention event in 100, blocking events of
-// 10 µs and more, cheap enough to leave on under a benchmark.
+// pprofMutexFraction and pprofBlockRate are the sampling rates set with
+// -pprofContention: one mutex contention event in 100, blocking events of
+// 10 µs and more. They cost a few per cent of CPU under load, so CPU figures
+// are taken without them.
 const (
 	pprofMutexFraction = 100
 	pprofBlockRate     = 10_000 // ns
@@ -40,9 +42,9 @@ const (
 
 // startPprof serves net/http/pprof on addr, which must be a loopback
 // address: profiles expose the heap and goroutine stacks, so they are never
-// offered beyond the machine. It also turns on the mutex and block
+// offered beyond the machine. contention turns on the mutex and block
 // profiles. The listener lives as long as the process.
-func startPprof(addr string) (net.Addr, error) {
+func startPprof(addr string, contention bool) (net.Addr, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("-pprof %q: %w", addr, err)
@@ -60,8 +62,10 @@ func startPprof(addr string) (net.Addr, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	runtime.SetMutexProfileFraction(pprofMutexFraction)
-	runtime.SetBlockProfileRate(pprofBlockRate)
+	if contention {
+		runtime.SetMutexProfileFraction(pprofMutexFraction)
+		runtime.SetBlockProfileRate(pprofBlockRate)
+	}
 	go func() { _ = http.Serve(ln, mux) }()
 	return ln.Addr(), nil
 }
