@@ -78,6 +78,7 @@ type fsm struct {
 
 	mu     sync.Mutex
 	queues map[queueKey]int64 // next offset of every dispatched queue
+	topics topicNames         // used by Apply only
 
 	listenMu   sync.RWMutex
 	onDispatch []func(topic string, queueID int32, maxOffset int64)
@@ -145,19 +146,19 @@ func entryResults(index uint64, p payload) ([]AppendResult, error) {
 	if p.flags != flagAssigned {
 		return nil, fmt.Errorf("dledger: entry %d has no offsets", index)
 	}
-	return recordResults(index, p, nil)
+	return recordResults(index, p, nil, nil)
 }
 
 // recordResults parses every record of an entry into its result and hands
 // each to visit (when set).
-func recordResults(index uint64, p payload, visit func(r storedRecord) error) ([]AppendResult, error) {
+func recordResults(index uint64, p payload, names topicNames, visit func(r storedRecord) error) ([]AppendResult, error) {
 	recs, err := p.records()
 	if err != nil {
 		return nil, err
 	}
 	res := make([]AppendResult, len(recs))
 	for i, b := range recs {
-		r, err := parseRecord(b)
+		r, err := parseRecord(b, names)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +175,7 @@ func recordResults(index uint64, p payload, visit func(r storedRecord) error) ([
 // dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
 // and IndexFile and returns the per-message results.
 func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
-	res, err := recordResults(index, p, func(r storedRecord) error {
+	res, err := recordResults(index, p, f.topics, func(r storedRecord) error {
 		phys, ts := r.physOffset(), r.storeTimestamp()
 		if f.dedup != nil {
 			f.dedup.observe(r.rec(), phys, ts) // half messages too: a retried half is a duplicate
