@@ -85,6 +85,8 @@ type Broker struct {
 	// writes counts the leader-only writes taken and not yet answered,
 	// forwarded ones included (Close waits for them).
 	writes atomic.Int64
+	// sendDeadline bounds the producer sends waiting for Raft.
+	sendDeadline *sharedDeadline
 	// writeRunners serve the leader writes off the worker pool
 	// (forward.go), at most maxAsyncWrites at once.
 	writeRunners *runners
@@ -157,6 +159,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	b.meta.onTopic = b.kickRegister
 	b.fwd = newForwarder(b)
 	b.writeRunners = newRunners(maxAsyncWrites)
+	b.sendDeadline = newSharedDeadline(b.ctx, sendTimeout, sendDeadlineStep)
 	b.meta.onMember = b.fwd.kick
 	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
 	levels, err := schedule.ParseDelayLevels(cfg.MessageDelayLevel)
