@@ -78,7 +78,10 @@ type fsm struct {
 
 	mu     sync.Mutex
 	queues map[queueKey]int64 // next offset of every dispatched queue
-	topics topicNames         // used by Apply only
+	// Used by Apply only (one goroutine):
+	topics   topicNames
+	keyBuf   []byte
+	entryMax map[queueKey]int64 // next offset of the queues the entry being dispatched wrote
 
 	listenMu   sync.RWMutex
 	onDispatch []func(topic string, queueID int32, maxOffset int64)
@@ -175,6 +178,10 @@ func recordResults(index uint64, p payload, names topicNames, visit func(r store
 // dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
 // and IndexFile and returns the per-message results.
 func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
+	if f.entryMax == nil {
+		f.entryMax = map[queueKey]int64{}
+	}
+	entryMax := f.entryMax
 	res, err := recordResults(index, p, f.topics, func(r storedRecord) error {
 		phys, ts := r.physOffset(), r.storeTimestamp()
 		if f.dedup != nil {
@@ -188,19 +195,26 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 		if err := f.cq.Put(k.topic, k.qid, r.queueOffset(), e); err != nil {
 			return fmt.Errorf("consumequeue put %s/%d@%d: %w", k.topic, k.qid, r.queueOffset(), err)
 		}
-		for _, key := range r.indexKeys() {
-			if err := f.idx.Put(k.topic+"#"+key, phys, ts); err != nil {
-				f.log.Warn("index put failed", "key", key, "error", err)
+		r.eachIndexKey(func(key []byte) {
+			// One "topic#key" string per key, built in a reused buffer.
+			f.keyBuf = append(append(append(f.keyBuf[:0], k.topic...), '#'), key...)
+			if err := f.idx.Put(string(f.keyBuf), phys, ts); err != nil {
+				f.log.Warn("index put failed", "key", string(key), "error", err)
 			}
-		}
-		f.mu.Lock()
-		if r.queueOffset()+1 > f.queues[k] {
-			f.queues[k] = r.queueOffset() + 1
-		}
-		f.mu.Unlock()
+		})
+		entryMax[k] = r.queueOffset() + 1
 		touched[k] = r.queueOffset() + 1
 		return nil
 	})
+	// The queue table is shared with readers: one lock per entry.
+	f.mu.Lock()
+	for k, next := range entryMax {
+		if next > f.queues[k] {
+			f.queues[k] = next
+		}
+	}
+	f.mu.Unlock()
+	clear(entryMax)
 	if err != nil {
 		return nil, err
 	}

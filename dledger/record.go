@@ -1,6 +1,7 @@
 package dledger
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/raftmq/raftmq/message"
@@ -86,9 +87,28 @@ func (r storedRecord) property(key string) string { return r.rec().Property(key)
 // indexKeys returns the IndexFile keys of the record: UNIQ_KEY and every
 // space-separated KEYS token.
 func (r storedRecord) indexKeys() []string {
-	keys := message.SplitKeys(r.property(message.PropertyKeys))
-	if u := r.property(message.PropertyUniqKey); u != "" {
-		keys = append([]string{u}, keys...)
-	}
+	var keys []string
+	r.eachIndexKey(func(k []byte) { keys = append(keys, string(k)) })
 	return keys
+}
+
+// eachIndexKey calls fn with each IndexFile key of the record (UNIQ_KEY,
+// then every space-separated KEYS token), aliasing the record: the
+// dispatcher indexes every message, so this allocates nothing.
+func (r storedRecord) eachIndexKey(fn func(key []byte)) {
+	if u, ok := r.rec().PropertyBytes(message.PropertyUniqKey); ok && len(u) > 0 {
+		fn(u)
+	}
+	ks, _ := r.rec().PropertyBytes(message.PropertyKeys)
+	for len(ks) > 0 {
+		k := ks
+		if i := bytes.IndexByte(ks, message.KeySeparator[0]); i >= 0 {
+			k, ks = ks[:i], ks[i+1:]
+		} else {
+			ks = nil
+		}
+		if len(k) > 0 {
+			fn(k)
+		}
+	}
 }
