@@ -89,6 +89,11 @@ type Broker struct {
 	// writes counts the leader-only writes taken and not yet answered,
 	// forwarded ones included (Close waits for them).
 	writes atomic.Int64
+	// sendDeadline bounds the producer sends waiting for Raft.
+	sendDeadline *sharedDeadline
+	// writeRunners serve the leader writes off the worker pool
+	// (forward.go), at most maxAsyncWrites at once.
+	writeRunners *runners
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -164,6 +169,8 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.meta.onTopic = b.kickRegister
 	b.fwd = newForwarder(b)
+	b.writeRunners = newRunners(maxAsyncWrites)
+	b.sendDeadline = newSharedDeadline(b.ctx, sendTimeout, sendDeadlineStep)
 	b.meta.onMember = b.fwd.kick
 	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
 	levels, err := schedule.ParseDelayLevels(cfg.MessageDelayLevel)

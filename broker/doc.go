@@ -20,6 +20,10 @@
 //     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
 //     one entry per commit. Pending commits are dropped on leadership loss
 //     (clients re-commit every 5 s).
+//   - The leader serves a write off the send pool, on a goroutine kept for
+//     the next one, and answers it with Conn.Send once its Raft entry is
+//     applied (at most 4096 at once, beyond that on the pool's worker): the
+//     pool's size does not bound the sends in flight or what one entry packs.
 //   - A member that is not the leader forwards sends (10, 310, 320, 324,
 //     325), END_TRANSACTION and CONSUMER_SEND_MSG_BACK to the leader and
 //     relays its answer (forward.go): the leader's member address comes from

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,16 +132,15 @@ func (b *Broker) leaderWrite(h remoting.Handler) remoting.Handler {
 		}
 		forwarded := req.Ext(ExtForwarded) == "1"
 		if b.node.IsLeader() {
-			resp := h(ctx, conn, req)
-			// 14 means not stored (leadership moved while serving it): a
-			// write from a client goes on to the new leader.
-			if forwarded || resp == nil || resp.Code != remoting.ServiceNotAvailable {
-				// Queue the answer before the write stops counting, so
-				// that Close's flush covers it.
-				b.fwd.answer(conn, req, resp)
-				b.writes.Add(-1)
-				return nil
+			// Served off the pool: the handler waits for Raft, and a
+			// worker held for that wait would make the pool size the
+			// bound on what is in flight (and on how many sends share an
+			// entry). Beyond maxAsyncWrites the worker serves it, which
+			// pushes back through the pool's queue.
+			if !b.writeRunners.tryGo(func() { b.serveLeaderWrite(ctx, conn, req, h, forwarded) }) {
+				b.serveLeaderWrite(ctx, conn, req, h, forwarded)
 			}
+			return nil
 		} else if forwarded {
 			b.writes.Add(-1)
 			return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark()+" (forwarded write)")
@@ -150,6 +150,42 @@ func (b *Broker) leaderWrite(h remoting.Handler) remoting.Handler {
 			b.writes.Add(-1)
 		}
 		return resp
+	}
+}
+
+// callWrite runs h, turning a panic into a SystemError answer as the
+// server does for handlers it runs (this one may run off its pool).
+func (b *Broker) callWrite(ctx context.Context, conn *remoting.Conn, req *remoting.Command, h remoting.Handler) (resp *remoting.Command) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Error("write handler panicked", "code", req.Code, "panic", v, "stack", string(debug.Stack()))
+			resp = remoting.NewResponse(remoting.SystemError, fmt.Sprintf("internal error: %v", v))
+		}
+	}()
+	return h(ctx, conn, req)
+}
+
+// maxAsyncWrites caps the leader writes served off the worker pool at once.
+const maxAsyncWrites = 4096
+
+// serveLeaderWrite serves a write taken by the leader, answers it with
+// conn.Send and stops counting it, or forwards it when it was not stored
+// because leadership moved meanwhile.
+func (b *Broker) serveLeaderWrite(ctx context.Context, conn *remoting.Conn, req *remoting.Command, h remoting.Handler, forwarded bool) {
+	resp := b.callWrite(ctx, conn, req, h)
+	// 14 means not stored (leadership moved while serving it): a write
+	// from a client goes on to the new leader.
+	if forwarded || resp == nil || resp.Code != remoting.ServiceNotAvailable {
+		// Queue the answer before the write stops counting, so that
+		// Close's flush covers it.
+		b.fwd.answer(conn, req, resp)
+		b.writes.Add(-1)
+		return
+	}
+	resp, async := b.fwd.start(ctx, conn, req, h)
+	if !async {
+		b.fwd.answer(conn, req, resp)
+		b.writes.Add(-1)
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/raftmq/raftmq/wire"
 )
 
-// Worker pools: sends wait on Raft, pulls are short (parked ones hold no
-// worker), the rest is small bookkeeping.
+// Worker pools: a leader write leaves its worker for a goroutine of its own
+// while it waits on Raft (forward.go), so the send pool bounds only the
+// decoding; pulls are short (parked ones hold no worker), the rest is small
+// bookkeeping.
 const (
 	poolSend  = "send"
 	poolPull  = "pull"

@@ -15,17 +15,15 @@ type appendReq struct {
 	records [][]byte
 	size    int
 	done    chan appendResp // buffered 1
-	// release, if set, runs once the request's outcome is known (after done
+	// claim, if set, is released once the request's outcome is known (after done
 	// is answered), even when the submitter stopped waiting.
-	release func()
+	claim *dedupClaim
 }
 
-// finish answers r and runs its release.
+// finish answers r and releases its claim.
 func (r *appendReq) finish(resp appendResp) {
 	r.done <- resp
-	if r.release != nil {
-		r.release()
-	}
+	r.claim.release()
 }
 
 type appendResp struct {
@@ -80,8 +78,8 @@ func newAppender(ctx context.Context, r *raft.Raft, maxBytes int, notLeader func
 		slots: make(chan struct{}, maxInflightEntries)}
 }
 
-func (a *appender) submit(ctx context.Context, records [][]byte, size int, release func()) ([]AppendResult, error) {
-	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1), release: release}
+func (a *appender) submit(ctx context.Context, records [][]byte, size int, claim *dedupClaim) ([]AppendResult, error) {
+	req := &appendReq{records: records, size: size, done: make(chan appendResp, 1), claim: claim}
 	select {
 	case a.reqs <- req:
 	case <-ctx.Done():

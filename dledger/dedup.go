@@ -58,8 +58,16 @@ type dedupRef struct {
 // dedupClaim is one in-flight send's keys on the leader; done is closed when
 // its entry's outcome is known (committed and applied, or failed).
 type dedupClaim struct {
-	keys []uint64
-	done chan struct{}
+	keys  []uint64
+	done  chan struct{}
+	table *dedupTable
+}
+
+// release releases c; a nil claim is a no-op.
+func (c *dedupClaim) release() {
+	if c != nil {
+		c.table.release(c)
+	}
 }
 
 // newDedupTable returns nil when window <= 0 (deduplication off).
@@ -231,7 +239,7 @@ func (t *dedupTable) begin(ctx context.Context, keys []uint64, has []bool, close
 					continue // a repeated key within one call is claimed once
 				}
 				if c == nil {
-					c = &dedupClaim{done: make(chan struct{})}
+					c = &dedupClaim{done: make(chan struct{}), table: t}
 				}
 				c.keys = append(c.keys, h)
 				t.pending[h] = c

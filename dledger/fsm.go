@@ -78,6 +78,10 @@ type fsm struct {
 
 	mu     sync.Mutex
 	queues map[queueKey]int64 // next offset of every dispatched queue
+	// Used by Apply only (one goroutine):
+	topics   topicNames
+	keyBuf   []byte
+	entryMax map[queueKey]int64 // next offset of the queues the entry being dispatched wrote
 
 	listenMu   sync.RWMutex
 	onDispatch []func(topic string, queueID int32, maxOffset int64)
@@ -145,19 +149,19 @@ func entryResults(index uint64, p payload) ([]AppendResult, error) {
 	if p.flags != flagAssigned {
 		return nil, fmt.Errorf("dledger: entry %d has no offsets", index)
 	}
-	return recordResults(index, p, nil)
+	return recordResults(index, p, nil, nil)
 }
 
 // recordResults parses every record of an entry into its result and hands
 // each to visit (when set).
-func recordResults(index uint64, p payload, visit func(r storedRecord) error) ([]AppendResult, error) {
+func recordResults(index uint64, p payload, names topicNames, visit func(r storedRecord) error) ([]AppendResult, error) {
 	recs, err := p.records()
 	if err != nil {
 		return nil, err
 	}
 	res := make([]AppendResult, len(recs))
 	for i, b := range recs {
-		r, err := parseRecord(b)
+		r, err := parseRecord(b, names)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +178,11 @@ func recordResults(index uint64, p payload, visit func(r storedRecord) error) ([
 // dispatch writes every message of an ASSIGNED entry to the ConsumeQueue
 // and IndexFile and returns the per-message results.
 func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]AppendResult, error) {
-	res, err := recordResults(index, p, func(r storedRecord) error {
+	if f.entryMax == nil {
+		f.entryMax = map[queueKey]int64{}
+	}
+	entryMax := f.entryMax
+	res, err := recordResults(index, p, f.topics, func(r storedRecord) error {
 		phys, ts := r.physOffset(), r.storeTimestamp()
 		if f.dedup != nil {
 			f.dedup.observe(r.rec(), phys, ts) // half messages too: a retried half is a duplicate
@@ -187,19 +195,26 @@ func (f *fsm) dispatch(index uint64, p payload, touched map[queueKey]int64) ([]A
 		if err := f.cq.Put(k.topic, k.qid, r.queueOffset(), e); err != nil {
 			return fmt.Errorf("consumequeue put %s/%d@%d: %w", k.topic, k.qid, r.queueOffset(), err)
 		}
-		for _, key := range r.indexKeys() {
-			if err := f.idx.Put(k.topic+"#"+key, phys, ts); err != nil {
-				f.log.Warn("index put failed", "key", key, "error", err)
+		r.eachIndexKey(func(key []byte) {
+			// One "topic#key" string per key, built in a reused buffer.
+			f.keyBuf = append(append(append(f.keyBuf[:0], k.topic...), '#'), key...)
+			if err := f.idx.Put(string(f.keyBuf), phys, ts); err != nil {
+				f.log.Warn("index put failed", "key", string(key), "error", err)
 			}
-		}
-		f.mu.Lock()
-		if r.queueOffset()+1 > f.queues[k] {
-			f.queues[k] = r.queueOffset() + 1
-		}
-		f.mu.Unlock()
+		})
+		entryMax[k] = r.queueOffset() + 1
 		touched[k] = r.queueOffset() + 1
 		return nil
 	})
+	// The queue table is shared with readers: one lock per entry.
+	f.mu.Lock()
+	for k, next := range entryMax {
+		if next > f.queues[k] {
+			f.queues[k] = next
+		}
+	}
+	f.mu.Unlock()
+	clear(entryMax)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func FuzzPayload(f *testing.F) {
 		if p.kind == kindMessages {
 			if recs, err := p.records(); err == nil {
 				for _, b := range recs {
-					if r, err := parseRecord(b); err == nil {
+					if r, err := parseRecord(b, nil); err == nil {
 						_ = r.indexKeys()
 						_ = r.dispatchable()
 						_ = r.storeTimestamp()
@@ -70,7 +70,7 @@ func FuzzRecord(f *testing.F) {
 	f.Add(makeRecord(f, "TopicWithALongerName", 7, "", ""))
 	f.Add(make([]byte, minRecordSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := parseRecord(b)
+		r, err := parseRecord(b, nil)
 		if err != nil {
 			return
 		}

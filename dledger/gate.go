@@ -29,13 +29,14 @@ type assigner struct {
 	mu       sync.Mutex
 	openTerm uint64 // 0 = gate closed
 	next     map[queueKey]int64
+	topics   topicNames
 }
 
 func newAssigner(log hclog.Logger, maxOffset func(string, int32) int64) *assigner {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &assigner{log: log, maxOffset: maxOffset, now: time.Now, next: map[queueKey]int64{}}
+	return &assigner{log: log, maxOffset: maxOffset, now: time.Now, next: map[queueKey]int64{}, topics: newTopicNames()}
 }
 
 // open opens the gate for term. The caller has run a Barrier in this term,
@@ -93,7 +94,7 @@ func (a *assigner) hook(l *raft.Log, pos int64) error {
 	views := make([]storedRecord, 0, len(recs))
 	if err == nil {
 		for _, b := range recs {
-			r, perr := parseRecord(b)
+			r, perr := parseRecord(b, a.topics)
 			if perr != nil {
 				err = perr
 				break

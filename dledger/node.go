@@ -184,7 +184,7 @@ func (n *Node) open() error {
 		segSize = commitlog.DefaultSegmentSize
 	}
 	n.fsm = &fsm{log: n.log, store: n.store, cq: n.cq, idx: n.idx, meta: cfg.Meta, segmentSize: segSize,
-		tagsCode: cfg.TagsCode, queues: map[queueKey]int64{},
+		tagsCode: cfg.TagsCode, queues: map[queueKey]int64{}, topics: newTopicNames(),
 		dedup: newDedupTable(cfg.DuplicateWindow, cmp.Or(cfg.DuplicateMaxEntries, defaultDuplicateMaxEntries), cfg.now)}
 
 	raftDir := filepath.Join(cfg.StoreDir, "raft")
@@ -502,7 +502,7 @@ func (n *Node) AppendMessages(ctx context.Context, records [][]byte) ([]AppendRe
 func (n *Node) checkRecords(records [][]byte) (int, error) {
 	size := 0
 	for i, b := range records {
-		if _, err := parseRecord(b); err != nil {
+		if _, err := checkRecord(b); err != nil {
 			return 0, fmt.Errorf("dledger: record %d: %w", i, err)
 		}
 		size += len(b)
@@ -541,34 +541,48 @@ func (n *Node) AppendSends(ctx context.Context, records [][]byte) ([]AppendResul
 	if err != nil {
 		return nil, err
 	}
-	release := func() {
-		if claim != nil {
-			t.release(claim)
-		}
-	}
-	out := make([]AppendResult, len(records))
+	var out []AppendResult
 	var fresh [][]byte
 	var freshAt []int
 	for i, b := range records {
 		if phys[i] >= 0 {
 			if orig, ok := n.storedOriginal(phys[i], message.Record(b)); ok {
+				if out == nil { // the first duplicate: records are split from here on
+					out = make([]AppendResult, len(records))
+					fresh, freshAt = append([][]byte(nil), records[:i]...), make([]int, i, len(records))
+					for k := range freshAt {
+						freshAt[k] = k
+					}
+				}
 				out[i] = AppendResult{PhysicalOffset: phys[i], QueueOffset: orig.QueueOffset(), Size: orig.TotalSize(),
 					StoreTimestamp: orig.StoreTimestamp(), Duplicate: true, Record: orig}
 				continue
 			}
 		}
-		fresh, freshAt = append(fresh, b), append(freshAt, i)
+		if out != nil {
+			fresh, freshAt = append(fresh, b), append(freshAt, i)
+		}
+	}
+	if out == nil { // no duplicate (the usual case): store records as they are
+		size := 0
+		for _, b := range records { // checked above
+			size += len(b)
+		}
+		return n.app.submit(ctx, records, size, claim)
 	}
 	if dups := len(records) - len(fresh); dups > 0 {
 		n.dupsSuppressed.Add(uint64(dups))
 		metrics.IncrCounter([]string{"dledger", "dedup", "suppressed"}, float32(dups))
 	}
 	if len(fresh) == 0 {
-		release()
+		claim.release()
 		return out, nil
 	}
-	size, _ := n.checkRecords(fresh)
-	res, err := n.app.submit(ctx, fresh, size, release)
+	size := 0
+	for _, b := range fresh { // checked above
+		size += len(b)
+	}
+	res, err := n.app.submit(ctx, fresh, size, claim)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package dledger
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/raftmq/raftmq/message"
@@ -14,16 +15,51 @@ type storedRecord struct {
 	topic string
 }
 
-// parseRecord validates b (exactly one record) and returns a view over it.
-func parseRecord(b []byte) (storedRecord, error) {
+// parseRecord validates b (exactly one record) and returns a view over it,
+// its topic name taken from names (nil: a fresh string).
+func parseRecord(b []byte, names topicNames) (storedRecord, error) {
+	r, err := checkRecord(b)
+	if err != nil {
+		return storedRecord{}, err
+	}
+	return storedRecord{b: b, topic: names.name(r.TopicBytes())}, nil
+}
+
+// checkRecord validates b (exactly one record).
+func checkRecord(b []byte) (message.Record, error) {
 	r, err := message.ParseRecord(b)
 	if err != nil {
-		return storedRecord{}, fmt.Errorf("%w: %v", errBadPayload, err)
+		return nil, fmt.Errorf("%w: %v", errBadPayload, err)
 	}
 	if len(r) != len(b) {
-		return storedRecord{}, fmt.Errorf("%w: record has %d trailing bytes", errBadPayload, len(b)-len(r))
+		return nil, fmt.Errorf("%w: record has %d trailing bytes", errBadPayload, len(b)-len(r))
 	}
-	return storedRecord{b: b, topic: r.Topic()}, nil
+	return r, nil
+}
+
+// maxTopicNames bounds a topicNames table: beyond it the table starts over.
+const maxTopicNames = 4096
+
+// topicNames hands out one string per topic name, so that the per-message
+// paths (the offset hook, the dispatcher) do not allocate the topic of
+// every record. Not safe for concurrent use: each user owns its table.
+type topicNames map[string]string
+
+func newTopicNames() topicNames { return make(topicNames) }
+
+func (t topicNames) name(b []byte) string {
+	if t == nil {
+		return string(b)
+	}
+	if s, ok := t[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	if len(t) >= maxTopicNames {
+		clear(t)
+	}
+	s := string(b)
+	t[s] = s
+	return s
 }
 
 func (r storedRecord) rec() message.Record    { return message.Record(r.b) }
@@ -51,9 +87,28 @@ func (r storedRecord) property(key string) string { return r.rec().Property(key)
 // indexKeys returns the IndexFile keys of the record: UNIQ_KEY and every
 // space-separated KEYS token.
 func (r storedRecord) indexKeys() []string {
-	keys := message.SplitKeys(r.property(message.PropertyKeys))
-	if u := r.property(message.PropertyUniqKey); u != "" {
-		keys = append([]string{u}, keys...)
-	}
+	var keys []string
+	r.eachIndexKey(func(k []byte) { keys = append(keys, string(k)) })
 	return keys
+}
+
+// eachIndexKey calls fn with each IndexFile key of the record (UNIQ_KEY,
+// then every space-separated KEYS token), aliasing the record: the
+// dispatcher indexes every message, so this allocates nothing.
+func (r storedRecord) eachIndexKey(fn func(key []byte)) {
+	if u, ok := r.rec().PropertyBytes(message.PropertyUniqKey); ok && len(u) > 0 {
+		fn(u)
+	}
+	ks, _ := r.rec().PropertyBytes(message.PropertyKeys)
+	for len(ks) > 0 {
+		k := ks
+		if i := bytes.IndexByte(ks, message.KeySeparator[0]); i >= 0 {
+			k, ks = ks[:i], ks[i+1:]
+		} else {
+			ks = nil
+		}
+		if len(k) > 0 {
+			fn(k)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -377,6 +378,10 @@ func (c *Conn) writeLoop() {
 			c.drain()
 			return
 		}
+		// Let the goroutines that are runnable now (handlers finishing
+		// together, e.g. the sends of one Raft entry) queue their frames
+		// first, so that one writev carries them all instead of one each.
+		runtime.Gosched()
 		// Double buffering: the queue and the batch being written swap arrays.
 		c.qmu.Lock()
 		frames := c.queue

@@ -65,7 +65,7 @@ func wantsHelp(args []string) bool {
 
 // printConfigHelp lists the flags and broker.conf keys a broker verb accepts.
 func printConfigHelp(verb, extra string) {
-	fmt.Fprintf(os.Stderr, "usage: raftmq %s [-c broker.conf] [-n namesrvAddr] [-key value ...] [-logLevel level]%s\n\nbroker.conf keys (also accepted as -key value):\n", verb, extra)
+	fmt.Fprintf(os.Stderr, "usage: raftmq %s [-c broker.conf] [-n namesrvAddr] [-key value ...] [-logLevel level] [-pprof 127.0.0.1:port [-pprofContention]]%s\n\nbroker.conf keys (also accepted as -key value):\n", verb, extra)
 	for _, k := range broker.ConfigKeys() {
 		fmt.Fprintf(os.Stderr, "  %s\n", k)
 	}
@@ -77,12 +77,21 @@ func runBroker(args []string) int {
 		return 2
 	}
 	args, level := splitLogLevel(args)
+	args, pprofAddr, contention := splitPprof(args)
 	cfg, warnings, err := broker.LoadConfig(broker.DefaultConfig(), args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "raftmq broker:", err)
 		return 2
 	}
 	log := newLogger("broker", level)
+	if pprofAddr != "" {
+		a, err := startPprof(pprofAddr, contention)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq broker:", err)
+			return 2
+		}
+		log.Info("pprof listening", "addr", a.String(), "mutexAndBlockProfiles", contention)
+	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}
