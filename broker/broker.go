@@ -448,7 +448,7 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 	b.kickRegister()
 }
 
-// systemTopics are the topics every broker has (PROTOCOL.md §6.2).
+// systemTopics are the topics every broker has (docs/protocol.md §6.2).
 func (b *Broker) systemTopics() []wire.TopicConfig {
 	mk := wire.NewTopicConfig
 	out := []wire.TopicConfig{

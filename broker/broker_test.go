@@ -186,7 +186,7 @@ func TestSendAndPull(t *testing.T) {
 			t.Fatalf("send response %v", r.ExtFields)
 		}
 		if r.Ext("MSG_REGION") == "" || r.Ext("TRACE_ON") == "" {
-			t.Fatal("send response lacks MSG_REGION/TRACE_ON (G24)")
+			t.Fatal("send response lacks MSG_REGION/TRACE_ON (docs/protocol.md G24)")
 		}
 	}
 	r := e.call(remoting.PullMessage, pullExt("g", "T", 1, 0, 0, 0), nil)

@@ -10,9 +10,9 @@ import (
 	"github.com/raftmq/raftmq/remoting"
 )
 
-// heartbeatData is the HEART_BEAT body (PROTOCOL.md §5.3). codeSet and
-// subVersion are ignored: tag codes are recomputed from tagsSet (G16) and
-// the version is not compared (G25).
+// heartbeatData is the HEART_BEAT body (docs/protocol.md §5.3). codeSet and
+// subVersion are ignored: tag codes are recomputed from tagsSet (docs/protocol.md G16) and
+// the version is not compared (docs/protocol.md G25).
 type heartbeatData struct {
 	ClientID        string `json:"clientID"`
 	ProducerDataSet []struct {

@@ -14,7 +14,7 @@
 // remoting.Server and registers with every namesrv at once on any role or
 // topic change, then every registerNameServerPeriod.
 //
-// Choices that differ from, or sharpen, the design notes:
+// Choices that differ from Java RocketMQ (docs/protocol.md, docs/raft.md):
 //   - Consumer offset commits are coalesced on the leader: they are visible to
 //     queries at once and replicated as one Raft entry per
 //     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of

@@ -256,7 +256,7 @@ func (b *Broker) handleMinOffset(_ context.Context, _ *remoting.Conn, req *remot
 }
 
 // withZeroOffset adds offset=0 to an error answer: Go parses the field
-// without looking at the code (G18).
+// without looking at the code (docs/protocol.md G18).
 func withZeroOffset(r *remoting.Command) *remoting.Command {
 	r.SetExt("offset", "0")
 	return r

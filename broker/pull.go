@@ -16,7 +16,7 @@ import (
 	"github.com/raftmq/raftmq/wire"
 )
 
-// Pull request sysFlag bits (PROTOCOL.md §4.1).
+// Pull request sysFlag bits (docs/protocol.md §4.1).
 const (
 	pullFlagCommitOffset = 0x1
 	pullFlagSuspend      = 0x2
@@ -89,7 +89,7 @@ func decodePullHeader(req *remoting.Command) (pullHeader, error) {
 }
 
 // tagFilter is a TAG subscription: all messages, or those whose tag is one of
-// tags (PROTOCOL.md §4.5). The consume-queue tag hash is checked first and the
+// tags (docs/protocol.md §4.5). The consume-queue tag hash is checked first and the
 // record's TAGS property only when the hash matches.
 type tagFilter struct {
 	all   bool
@@ -221,7 +221,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 
 func pullError(code int32, remark string) *remoting.Command {
 	r := remoting.NewResponse(code, remark)
-	// Clients unbox these on every pull response (G14).
+	// Clients unbox these on every pull response (docs/protocol.md G14).
 	r.SetExt("suggestWhichBrokerId", "0")
 	r.SetExt("nextBeginOffset", "0")
 	r.SetExt("minOffset", "0")

@@ -63,7 +63,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 
 	topic := h.Topic
 	queueID := h.QueueID
-	// A resend into a retry topic that has used up its retries goes to the DLQ (G20).
+	// A resend into a retry topic that has used up its retries goes to the DLQ (docs/protocol.md G20).
 	if group, isRetry := retry.GroupOfRetryTopic(topic); isRetry && !h.Batch {
 		maxTimes := int32(-1)
 		if h.HasMaxReconsumeTimes {
@@ -333,7 +333,7 @@ func (b *Broker) writeError(err error) *remoting.Command {
 }
 
 // topicForSend returns the topic's config, auto-creating it from the default
-// topic (TBW102) or as a retry/DLQ topic when allowed (PROTOCOL.md §6.8).
+// topic (TBW102) or as a retry/DLQ topic when allowed (docs/protocol.md §6.8).
 func (b *Broker) topicForSend(ctx context.Context, topic string, h sendHeader) (wire.TopicConfig, *remoting.Command) {
 	if tc, ok := b.meta.Topic(topic); ok {
 		return tc, nil

@@ -47,7 +47,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	}
 	// A full disk is not checked here: the broker rejects produce requests
 	// before Apply (DiskFull); refusing raft's own entries would make the
-	// leader step down and flap leadership around the group (§4.8).
+	// leader step down and flap leadership around the group (docs/storage.md §8).
 	s.mu.RLock()
 	empty, last, lastTerm, pos, hint := s.first == 0, s.last, s.lastTerm, s.writeEnd, s.nextHint
 	s.mu.RUnlock()

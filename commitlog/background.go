@@ -10,7 +10,7 @@ import (
 )
 
 // preparer creates the next segment file in the background so a segment
-// switch inside StoreLogs normally finds its file ready (zero-filled, §4.11).
+// switch inside StoreLogs normally finds its file ready (zero-filled, docs/storage.md §11).
 type preparer struct {
 	dir     string
 	segSize int64

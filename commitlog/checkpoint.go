@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The checkpoint (design §4.10) lives in RootDir/checkpoint as two 4 KiB
+// The checkpoint (docs/storage.md §10) lives in RootDir/checkpoint as two 4 KiB
 // slots written alternately (slot = seq % 2) with pwrite + fdatasync. Each
 // slot carries a CRC32C; on load the valid slot with the highest seq wins, so a
 // torn checkpoint write leaves the previous one intact.
@@ -38,7 +38,7 @@ type checkpoint struct {
 	FirstIndex uint64
 	FirstPos   int64
 
-	// Reset intent (§4.9): the next wipe makes ResetIndex+1 land at ResetPos.
+	// Reset intent (docs/storage.md §9): the next wipe makes ResetIndex+1 land at ResetPos.
 	ResetPending bool
 	ResetIndex   uint64
 	ResetTerm    uint64
@@ -47,7 +47,7 @@ type checkpoint struct {
 	Applied    uint64
 	Dispatched uint64
 
-	// RaftPrefixOK is the highest index raft allowed to be deleted (§4.6); informational.
+	// RaftPrefixOK is the highest index raft allowed to be deleted (docs/storage.md §6); informational.
 	RaftPrefixOK uint64
 }
 

@@ -12,14 +12,14 @@
 //
 //	lock                      flock'd while a Store is open (one Store per directory)
 //	abort                     exists while open; present at Open = unclean shutdown
-//	checkpoint                two alternating 4 KiB CRC'd slots (§4.10)
+//	checkpoint                two alternating 4 KiB CRC'd slots (docs/storage.md §10)
 //	commitlog/<20 digits>     segment named by its start offset, SegmentSize bytes
-//	commitlog/<20 digits>.idx record offsets of a sealed segment (§4.5)
+//	commitlog/<20 digits>.idx record offsets of a sealed segment (docs/storage.md §5)
 //
-// It follows /work/shared/notes/raft-commitlog-design.md §4 (record framing
-// §4.3, hook §4.4, sidecar §4.5, methods §4.6, truncation §4.7, retention
-// §4.8, reset §4.9, recovery §4.10, flush modes §4.11, zero copy §4.12).
-// Where it differs, and why:
+// The format and its crash-safety argument are in docs/storage.md (record framing
+// §3, hook §4, sidecar §5, methods §6, truncation §7, retention
+// §8, reset §9, recovery §10, flush modes §11, zero copy §12).
+// Where it differs from the design study it started from, and why:
 //
 //   - The active segment has no sidecar, in memory or on disk: Open always
 //     scans it (it must, to find a torn tail). Sealed segments get a sidecar
@@ -29,7 +29,7 @@
 //     checks both CRCs) rather than at Open.
 //   - Truncation and torn-tail repair write zeros with pwrite instead of
 //     FALLOC_FL_ZERO_RANGE: the extents stay written, which keeps later
-//     fdatasyncs cheap (§4.11 measurements).
+//     fdatasyncs cheap (docs/storage.md §11 measurements).
 //   - After a suffix truncation at index m the write end is the end of record
 //     m-1, not pos(m): a BLANK may lie between them, and the position of the
 //     next record must be the same function of the log as on the leader.
@@ -48,7 +48,7 @@
 //     for sealed ones (cold data: a syscall instead of a P-stalling fault).
 //   - StoreLogs never refuses for a full disk; DiskFull reports the
 //     reject-writes level so the broker can refuse produce requests before
-//     raft.Apply (§4.8).
+//     raft.Apply (docs/storage.md §8).
 //   - In SYNC mode the checkpoint is rewritten at most every 100 ms (and on
 //     truncation, retention, reset, Sync and Close), so its flushed position
 //     may lag the acknowledged one; recovery still keeps everything on disk

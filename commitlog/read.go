@@ -70,7 +70,7 @@ func (s *Store) locate(index uint64) (*segment, int64, bool, error) {
 
 // GetLog copies the entry at index into out. Outside the stored range it
 // returns raft.ErrLogNotFound itself (not wrapped): raft compares with ==.
-// The returned slices never alias the mapping (design I5).
+// The returned slices never alias the mapping (docs/storage.md §1, I5).
 func (s *Store) GetLog(index uint64, out *raft.Log) error {
 	for attempt := 0; ; attempt++ {
 		g := s.gen.Load()
@@ -85,7 +85,7 @@ func (s *Store) GetLog(index uint64, out *raft.Log) error {
 // getLog reads one record. The active segment is read by copying from the
 // mapping (hot in the page cache); sealed segments are read with pread, so
 // a cold page costs a syscall that releases the P instead of a page fault
-// that stalls it (design §5.10; raft reads old entries when a follower
+// that stalls it (docs/storage.md §12; raft reads old entries when a follower
 // catches up).
 func (s *Store) getLog(index uint64, out *raft.Log) error {
 	seg, off, sealed, err := s.locate(index)

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Record framing (design §4.3). Big-endian like RocketMQ; every record is
+// Record framing (docs/storage.md §3). Big-endian like RocketMQ; every record is
 // 8-byte aligned so a BLANK filler (magic + length) always fits in the
 // remainder of a segment.
 //

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// recover rebuilds the in-memory state from the segment files (design
-// §4.10). It scans from the first retained record, trusting only sealed
+// recover rebuilds the in-memory state from the segment files
+// (docs/storage.md §10). It scans from the first retained record, trusting only sealed
 // segments with a valid sidecar, and stops at the first record that fails a
 // check (magic, length, alignment, header CRC, index continuity, term order,
 // position, payload CRC). What follows that point is a torn tail: it is

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RetentionPolicy mirrors RocketMQ's CommitLog cleaning settings (§4.8).
+// RetentionPolicy mirrors RocketMQ's CommitLog cleaning settings (docs/storage.md §8).
 type RetentionPolicy struct {
 	FileReservedTime  time.Duration // fileReservedTime (72 h)
 	DeleteWhenHour    int           // deleteWhen hour of day, local time (4)
@@ -110,7 +110,7 @@ func (s *Store) DiskUsage() (float64, error) {
 
 // DiskFull reports whether the last retention check found the disk above
 // RejectWritesRatio: the broker should then reject produce requests before
-// raft.Apply (raft's own entries still go through, §4.8).
+// raft.Apply (raft's own entries still go through, docs/storage.md §8).
 func (s *Store) DiskFull() bool { return s.diskFull.Load() }
 
 // RejectWrites reports whether usage is at or above the reject-writes level.

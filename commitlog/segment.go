@@ -143,7 +143,7 @@ var zeroBlock = make([]byte, 1<<20)
 
 // zeroRange overwrites [off, off+n) of fd with zeros using pwrite. Zeros are
 // written rather than punched (FALLOC_FL_ZERO_RANGE) so the extents stay
-// written and later fdatasyncs stay cheap (design §4.11).
+// written and later fdatasyncs stay cheap (docs/storage.md §11).
 func zeroRange(fd int, off, n int64) error {
 	for n > 0 {
 		c := int64(len(zeroBlock))
@@ -178,7 +178,7 @@ type PreallocMode int
 
 const (
 	// PreallocZeroFill writes zeros over the whole file in the background
-	// before it is needed; fdatasync into written extents is cheapest (§4.11).
+	// before it is needed; fdatasync into written extents is cheapest (docs/storage.md §11).
 	PreallocZeroFill PreallocMode = iota
 	// PreallocFallocate reserves blocks with fallocate (unwritten extents).
 	PreallocFallocate

@@ -10,8 +10,8 @@ import (
 )
 
 // A sealed segment's record offsets are saved in a sidecar file
-// "<segment>.idx" (design §4.5) so Open does not have to scan every sealed
-// segment. Deviation from §4.5: the active segment has no sidecar at all
+// "<segment>.idx" (docs/storage.md §5) so Open does not have to scan every sealed
+// segment. Unlike the original design, the active segment has no sidecar at all
 // (not even a memory-mapped one); Open always scans the active segment, which
 // it must do anyway to find a torn tail. A sidecar is written only after its
 // segment is fdatasynced, and a missing or bad one is rebuilt by scanning.

@@ -124,7 +124,7 @@ type failure struct{ err error }
 
 // Open opens (creating if needed) the store under opts.RootDir. It takes the
 // RootDir/lock flock (a second Open of the same directory fails), recovers
-// after a crash (§4.10) and creates RootDir/abort until Close.
+// after a crash (docs/storage.md §10) and creates RootDir/abort until Close.
 func Open(opts Options) (*Store, error) {
 	if opts.RootDir == "" {
 		return nil, errors.New("commitlog: Options.RootDir is required")

@@ -9,16 +9,16 @@ import (
 
 // ErrTruncateBelowApplied is returned when raft asks to remove entries the
 // FSM already applied: impossible in correct Raft with SYNC flush, possible
-// after an ASYNC power loss or disk corruption (§4.7). The store refuses
+// after an ASYNC power loss or disk corruption (docs/storage.md §7). The store refuses
 // rather than silently rolling back consumers' view.
 var ErrTruncateBelowApplied = errors.New("commitlog: refusing to truncate entries at or below the applied index")
 
-// DeleteRange removes the inclusive range [min, max] (design §4.6):
+// DeleteRange removes the inclusive range [min, max] (docs/storage.md §6):
 //   - a range covering the whole log wipes it: with a pending reset intent
 //     the log restarts at the intent's position, otherwise it is a suffix
 //     truncation at the first record (the replacement lands where it was);
 //   - a range reaching the last index is a suffix truncation (zeroed and
-//     synced before returning, §4.7);
+//     synced before returning, docs/storage.md §7);
 //   - a range starting at or below the first index is a prefix deletion:
 //     it only records raft's permission; retention deletes segments;
 //   - anything else is an error (raft never asks for it).
@@ -78,7 +78,7 @@ func (s *Store) truncateSuffixLocked(from uint64) error {
 	s.mu.Lock()
 	// The new write end is the end of record from-1 (not pos(from)): the
 	// placement of the next record is a function of that end, and a BLANK
-	// may sit between the two (§4.3).
+	// may sit between the two (docs/storage.md §3).
 	kept := s.findSegLocked(from)
 	newEnd := s.posLocked(from)
 	var prevTerm uint64
@@ -177,7 +177,7 @@ func (s *Store) headerLocked(index uint64) (recordHeader, error) {
 
 // SetResetIntent durably records that the next wipe (DeleteRange over the
 // whole log, or the next StoreLogs into an empty store) resets the log so
-// that index+1 lands at pos (design §4.9, DLedger's rebuildWithPos). term is
+// that index+1 lands at pos (docs/storage.md §9, DLedger's rebuildWithPos). term is
 // the term of index (the snapshot's last term).
 func (s *Store) SetResetIntent(index, term uint64, pos int64) error {
 	if pos < 0 || pos%recordAlign != 0 {

@@ -110,7 +110,7 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// raftConfig is the config sheet of notes §4.15.
+// raftConfig is the config sheet of docs/raft.md §13.
 func (c *Config) raftConfig(logger hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.SelfID)
@@ -124,13 +124,13 @@ func (c *Config) raftConfig(logger hclog.Logger) *raft.Config {
 	rc.CommitTimeout = orDefault(c.CommitTimeout, 5*time.Millisecond)
 	rc.MaxAppendEntries = 1024
 	rc.BatchApplyCh = true
-	rc.TrailingLogs = 1 << 62 // raft never compacts; retention deletes (§4.8)
+	rc.TrailingLogs = 1 << 62 // raft never compacts; retention deletes (docs/raft.md §10)
 	rc.SnapshotInterval = orDefault(c.SnapshotInterval, 20*time.Second)
 	rc.SnapshotThreshold = 8192
 	if c.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = c.SnapshotThreshold
 	}
-	rc.NoSnapshotRestoreOnStart = true // the FSM self-replays (§4.10)
+	rc.NoSnapshotRestoreOnStart = true // the FSM self-replays (docs/raft.md §9)
 	rc.ShutdownOnRemove = true
 	return rc
 }

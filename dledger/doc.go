@@ -11,9 +11,9 @@
 // pos + commitlog.HeaderSize + payloadHeaderSize + (sizes of the records
 // before it).
 //
-// Choices that differ from notes/raft-commitlog-design.md:
+// Choices that differ from the original design study (docs/raft.md §14):
 //   - The payload header carries a version byte (byte 2) and a u32 message
-//     count (§4.3 had a u16 count and a reserved u32).
+//     count (the study had a u16 count and a reserved u32).
 //   - next[topic,queue] is not rebuilt eagerly when the gate opens; it is
 //     cleared and filled lazily from ConsumeQueue MaxOffset the first time a
 //     queue is written in the term. This is exact because the Barrier before
@@ -31,7 +31,7 @@
 //   - FSM.Restore (InstallSnapshot on a running follower) drops the local
 //     ConsumeQueue topics and IndexFile, since they point into the log that
 //     is being reset; the queues restart at the snapshot's offsets. Messages
-//     below the snapshot are not on that follower (phase 1 data gap, §4.9).
+//     below the snapshot are not on that follower (phase 1 data gap, docs/raft.md §8).
 //   - The node runs commitlog retention itself with safe index
 //     min(latest snapshot index, durable dispatch index, commit index), and
 //     drops CQ/IndexFile entries below the log's first position after it.

@@ -259,7 +259,7 @@ func (n *Node) open() error {
 }
 
 // recover truncates CQ/index past the log end and self-replays committed
-// entries from the store (notes §4.10): metadata from the latest snapshot,
+// entries from the store (docs/raft.md §9): metadata from the latest snapshot,
 // then meta entries after it and message entries after the dispatched
 // checkpoint, up to the applied checkpoint.
 func (n *Node) recover() error {
@@ -439,7 +439,7 @@ func (n *Node) loadSnapshot(id string) (*snapshotBlob, error) {
 	return blob, nil
 }
 
-// safeIndex bounds retention (notes §4.8): never delete above the latest
+// safeIndex bounds retention (docs/raft.md §10): never delete above the latest
 // snapshot, the durable dispatch point or the commit index.
 func (n *Node) safeIndex() uint64 {
 	metas, err := n.snaps.List()

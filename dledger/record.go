@@ -75,7 +75,7 @@ func (r storedRecord) setStoreTimestamp(v int64) {
 }
 
 // dispatchable reports whether the record goes to the ConsumeQueue:
-// transaction PREPARED and ROLLBACK records never do (PROTOCOL.md §6.3).
+// transaction PREPARED and ROLLBACK records never do (docs/protocol.md §6.3).
 func (r storedRecord) dispatchable() bool {
 	t := message.TransactionType(r.rec().SysFlag())
 	return t != message.TransactionPreparedType && t != message.TransactionRollbackType

@@ -11,7 +11,7 @@ import (
 )
 
 // snapshotBlob is the FSM snapshot: metadata, queue offsets and log
-// positions only, never message data (notes §4.9 phase 1).
+// positions only, never message data (docs/raft.md §8 phase 1).
 //
 //	u32 magic "RMQS"  u8 version
 //	u64 appliedIndex  (last entry the FSM applied)

@@ -11,7 +11,7 @@ import (
 // (retention deleted the head) gets an InstallSnapshot: it resets its log
 // to the snapshot position, restores metadata and the queue offsets, and
 // from then on holds every message byte-identically to the leader. The
-// messages below the snapshot are the documented phase-1 data gap (§4.9):
+// messages below the snapshot are the documented phase-1 data gap (docs/raft.md §8):
 // its queues start at the snapshot's offsets.
 func TestSnapshotInstall(t *testing.T) {
 	if !useRealCommitlog {

@@ -299,7 +299,7 @@ func TestNamesrvFencingVisibleToOfficialClient(t *testing.T) {
 	}
 }
 
-// TestNamesrvAutoCreateFallback checks G9: for a topic the namesrv does not know
+// TestNamesrvAutoCreateFallback checks docs/protocol.md G9: for a topic the namesrv does not know
 // it answers TOPIC_NOT_EXIST, and the official producer falls back to the
 // TBW102 route and sends to that broker's brokerId 0.
 func TestNamesrvAutoCreateFallback(t *testing.T) {

@@ -45,7 +45,7 @@ func DecodeBatch(body []byte) ([]Message, error) {
 	return DecodeBatchLimited(body, DefaultBatchLimits())
 }
 
-// DecodeBatchLimited decodes a SEND_BATCH_MESSAGE body (PROTOCOL.md §3.5): a
+// DecodeBatchLimited decodes a SEND_BATCH_MESSAGE body (docs/protocol.md §3.5): a
 // concatenation of items TOTALSIZE, MAGICCODE, BODYCRC, FLAG, BODYLEN+BODY,
 // PROPLEN+PROPERTIES. Magic and CRC are ignored (clients send 0); TOTALSIZE
 // must match the item's fields. The returned messages have no topic (the

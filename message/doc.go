@@ -1,7 +1,7 @@
 // Package message owns the RocketMQ message model and its byte layouts: the
 // stored CommitLog record (the element of pull, query and view-message bodies),
 // the properties string, SEND_BATCH_MESSAGE bodies, offsetMsgId and UNIQ_KEY
-// message ids, and Java String.hashCode tag codes. PROTOCOL.md §3 is the
+// message ids, and Java String.hashCode tag codes. docs/protocol.md §3 is the
 // specification; the official Go client's primitive.DecodeMessage is the
 // reader every encoding here is checked against.
 //
@@ -12,10 +12,10 @@
 //   - Record is a zero-copy view with bounds-checked accessors and in-place
 //     setters, for the hot paths (dispatch, offset patching, pull filtering).
 //
-// Choices that differ from, or sharpen, the brief and the design notes:
+// Choices that differ from, or sharpen, RocketMQ (docs/protocol.md §3):
 //
 //   - The V2 magic is 0xDAA320AB (-626843477), the value in RocketMQ's
-//     MessageDecoder.MESSAGE_MAGIC_CODE_V2 and in PROTOCOL.md §3.1.
+//     MessageDecoder.MESSAGE_MAGIC_CODE_V2 and in docs/protocol.md §3.1.
 //   - AppendRecord writes the V1 layout (1-byte topic length) whenever the
 //     topic fits in 127 bytes, which is all topics ValidateTopic accepts. A
 //     longer topic (a %RETRY%/%DLQ% name built from a long group) is written

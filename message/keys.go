@@ -1,6 +1,6 @@
 package message
 
-// Well-known property keys (PROTOCOL.md §3.4; RocketMQ MessageConst).
+// Well-known property keys (docs/protocol.md §3.4; RocketMQ MessageConst).
 const (
 	PropertyKeys                       = "KEYS"
 	PropertyTags                       = "TAGS"
@@ -70,7 +70,7 @@ const (
 	DLQGroupTopicPrefix = "%DLQ%"
 )
 
-// Property separators (PROTOCOL.md §3.3).
+// Property separators (docs/protocol.md §3.3).
 const (
 	NameValueSeparator = '\x01'
 	PropertySeparator  = '\x02'

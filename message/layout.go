@@ -1,6 +1,6 @@
 package message
 
-// Byte positions of the fixed part of a stored record (PROTOCOL.md §3.1).
+// Byte positions of the fixed part of a stored record (docs/protocol.md §3.1).
 // Fields after the born host move when a host is IPv6; use the *Pos funcs.
 const (
 	PosTotalSize      = 0
@@ -25,7 +25,7 @@ const (
 	BlankMagicCode uint32 = 0xCBD43194
 )
 
-// SysFlag bits of a message (PROTOCOL.md §3.2).
+// SysFlag bits of a message (docs/protocol.md §3.2).
 const (
 	SysFlagCompressed = 0x1
 	SysFlagMultiTags  = 0x2

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// EncodeProperties encodes p as name\x01value\x02 pairs (PROTOCOL.md §3.3),
+// EncodeProperties encodes p as name\x01value\x02 pairs (docs/protocol.md §3.3),
 // sorted by name so that equal maps encode to equal bytes. It does not check
 // the content; AppendRecord and EncodeBatch do (see ValidateProperties).
 func EncodeProperties(p map[string]string) string {

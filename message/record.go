@@ -57,7 +57,7 @@ func EncodedSize(e *Ext) (int, error) {
 	return size + len(e.Body), nil
 }
 
-// AppendRecord appends the stored-record encoding of e to dst (PROTOCOL.md
+// AppendRecord appends the stored-record encoding of e to dst (docs/protocol.md
 // §3.1). It uses the V1 layout unless the topic is longer than 127 bytes (then
 // V2), sets the v6 sysflag bits from the actual hosts, computes TOTALSIZE and
 // BODYCRC (ignoring e.StoreSize and e.BodyCRC) and writes properties sorted

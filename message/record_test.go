@@ -9,7 +9,7 @@ import (
 )
 
 // goldenExt and goldenRecord are a record computed by hand from
-// PROTOCOL.md §3.1, field by field.
+// docs/protocol.md §3.1, field by field.
 func goldenExt() *Ext {
 	return &Ext{
 		Message: Message{

@@ -20,7 +20,7 @@ const (
 	// frame limit (16 MiB) already bounds it, this keeps the decoder honest on its own.
 	MaxRegisterBodyBytes = 16 << 20
 	// MaxTopicNameLen is the longest topic name accepted (%RETRY%/%DLQ% names may
-	// reach 255 bytes, PROTOCOL.md §6.2).
+	// reach 255 bytes, docs/protocol.md §6.2).
 	MaxTopicNameLen = 255
 	// MaxQueueNums is the largest read or write queue count accepted per topic.
 	MaxQueueNums = 16384

@@ -1,5 +1,5 @@
 // Package namesrv is raftmq's name server: the route registry RocketMQ clients
-// and brokers talk to (PROTOCOL.md §2.3, §5.1, §5.2, §5.6, §5.7). It owns the
+// and brokers talk to (docs/protocol.md §2.3, §5.1, §5.2, §5.6, §5.7). It owns the
 // route table (broker live table, broker groups, clusters, topic queues), the KV
 // config store and the remoting handlers serving them. Several namesrvs run
 // independently with no sync between them; every broker registers with each.

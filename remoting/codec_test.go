@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-// goldenJSONFrame is the Go client frame of PROTOCOL.md §1.1.
+// goldenJSONFrame is the Go client frame of docs/protocol.md §1.1.
 var goldenJSONFrame = append(append([]byte{0, 0, 0, 0x65, 0, 0, 0, 0x5F},
 	`{"code":10,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"a":"1"}}`...), 'x', 'y')
 
@@ -40,7 +40,7 @@ func TestJSONGoldenDecode(t *testing.T) {
 }
 
 // goldenBinaryFrame: code 10, JAVA, version 401, opaque 7, flag 2, remark "hi",
-// ext {"a":"1"}, body "xy", laid out by hand from PROTOCOL.md §1.3.
+// ext {"a":"1"}, body "xy", laid out by hand from docs/protocol.md §1.3.
 var goldenBinaryFrame = []byte{
 	0, 0, 0, 4 + 31 + 2, // frame length
 	1, 0, 0, 31, // serialize type 1, header length 31

@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Request codes (PROTOCOL.md §2.2). They travel in Command.Code of a request.
+// Request codes (docs/protocol.md §2.2). They travel in Command.Code of a request.
 const (
 	SendMessage                   int32 = 10
 	PullMessage                   int32 = 11
@@ -59,7 +59,7 @@ const (
 	BrokerHeartbeat               int32 = 904
 )
 
-// Response codes (PROTOCOL.md §2.1). They travel in Command.Code of a response.
+// Response codes (docs/protocol.md §2.1). They travel in Command.Code of a response.
 // Their names are distinct from the request code names above.
 const (
 	Success                              int32 = 0

@@ -6,24 +6,24 @@ import (
 	"strings"
 )
 
-// SerializeType selects the header encoding of a frame (PROTOCOL.md §1.1).
+// SerializeType selects the header encoding of a frame (docs/protocol.md §1.1).
 type SerializeType byte
 
 const (
 	// SerializeJSON is the JSON header, what the Go client always sends.
 	SerializeJSON SerializeType = 0
-	// SerializeRocketMQ is the binary header (PROTOCOL.md §1.3).
+	// SerializeRocketMQ is the binary header (docs/protocol.md §1.3).
 	SerializeRocketMQ SerializeType = 1
 )
 
-// Flag bits (PROTOCOL.md §1.4).
+// Flag bits (docs/protocol.md §1.4).
 const (
 	flagResponse int32 = 1 << 0
 	flagOneway   int32 = 1 << 1
 )
 
 // DefaultVersion is the MQVersion ordinal (V4_9_4) stamped on frames this package
-// creates; PROTOCOL.md §1.5 recommends ≥ 401 so Java tools use modern behaviour.
+// creates; docs/protocol.md §1.5 recommends ≥ 401 so Java tools use modern behaviour.
 const DefaultVersion int32 = 401
 
 // DefaultLanguage is the language name written in frames this package creates.
@@ -33,7 +33,7 @@ const DefaultLanguage = "JAVA"
 type Command struct {
 	Code     int32  // request code, or response code in a response
 	Language string // "JAVA" etc; server frames say "JAVA"
-	Version  int32  // MQVersion ordinal; server responses stamp 401 or higher (PROTOCOL §1.5)
+	Version  int32  // MQVersion ordinal; server responses stamp 401 or higher (docs/protocol.md §1.5)
 	Opaque   int32
 	Flag     int32
 	Remark   string

@@ -1,4 +1,4 @@
-// Package remoting owns the RocketMQ "remoting" TCP protocol (PROTOCOL.md §1–2):
+// Package remoting owns the RocketMQ "remoting" TCP protocol (docs/protocol.md §1–2):
 //
 //   - the frame codec for both header serializations, JSON and the binary
 //     ROCKETMQ format (Command.MarshalFrame, Command.FrameBuffers, ReadCommand,
@@ -13,14 +13,14 @@
 //     re-dial on demand after a broken connection, requests from the server
 //     served by ClientConfig.Handler.
 //
-// Choices that differ from or refine the design notes:
+// Choices that differ from or refine Java RocketMQ (docs/protocol.md §1):
 //
 //   - extFields values are decoded tolerantly: numbers, booleans and even nested
-//     JSON are accepted and kept as their JSON text (reliability.md §6 suggests
-//     rejecting them; the task asks to accept sloppy clients). Output values are
-//     always JSON strings (gotcha G1). Duplicate keys: the last one wins. At most
+//     JSON are accepted and kept as their JSON text (a strict decoder would
+//     reject them; raftmq accepts sloppy clients). Output values are
+//     always JSON strings (docs/protocol.md G1). Duplicate keys: the last one wins. At most
 //     MaxExtFields fields per header bound the map's cost.
-//   - Responses mirror the serialize type of the request (PROTOCOL.md §1.1 allows
+//   - Responses mirror the serialize type of the request (docs/protocol.md §1.1 allows
 //     either; the official clients decode both).
 //   - The frame reader never trusts a length: frames over the limit are refused
 //     before any allocation, and the buffer of a large frame grows only as its

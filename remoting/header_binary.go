@@ -6,7 +6,7 @@ import (
 	"math"
 )
 
-// languageNames maps the binary language byte to its name (PROTOCOL.md §1.3).
+// languageNames maps the binary language byte to its name (docs/protocol.md §1.3).
 var languageNames = [...]string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
 	"OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS"}
 

@@ -26,7 +26,7 @@ func (c *Command) appendJSONHeader(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(c.Flag), 10)
 	dst = append(dst, `,"remark":`...)
 	dst = appendJSONString(dst, c.Remark)
-	// extFields is always present: Java NPEs on a response without it (G24).
+	// extFields is always present: Java NPEs on a response without it (docs/protocol.md G24).
 	dst = append(dst, `,"extFields":{`...)
 	first := true
 	for k, v := range c.ExtFields {

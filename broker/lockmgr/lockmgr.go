@@ -1,7 +1,7 @@
 // Package lockmgr owns the broker side of RocketMQ's rebalance locks: the
 // per-consumer-group, per-message-queue ownership that orderly consumers take
 // with LOCK_BATCH_MQ (41) and release with UNLOCK_BATCH_MQ (42)
-// (PROTOCOL.md §5.5, gotcha G21).
+// (docs/protocol.md §5.5, G21).
 //
 // # Semantics
 //
@@ -61,7 +61,7 @@ const maxBodyBytes = 4 << 20
 const maxQueuesPerRequest = 65536
 
 // messageQueue identifies one queue of a topic on a broker, exactly as the
-// clients encode it in lock bodies (§5.9).
+// clients encode it in lock bodies (docs/protocol.md §5.9).
 type messageQueue struct {
 	Topic      string `json:"topic"`
 	BrokerName string `json:"brokerName"`

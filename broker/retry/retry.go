@@ -1,5 +1,5 @@
-// Package retry owns the consumer-retry side of the broker (PROTOCOL.md
-// §6.6, gotcha G20): CONSUMER_SEND_MSG_BACK (36), the redirection of direct
+// Package retry owns the consumer-retry side of the broker (docs/protocol.md
+// §6.6, G20): CONSUMER_SEND_MSG_BACK (36), the redirection of direct
 // sends to %RETRY% topics into the dead-letter queue, and the naming and
 // default configuration of %RETRY%<group> and %DLQ%<group> topics. It is
 // pure: it builds records and decides topics; the broker stores them.

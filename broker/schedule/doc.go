@@ -1,4 +1,4 @@
-// Package schedule owns RocketMQ delay levels (PROTOCOL.md §6.5): the
+// Package schedule owns RocketMQ delay levels (docs/protocol.md §6.5): the
 // messageDelayLevel table, the send-path transform of a message with DELAY=n
 // into SCHEDULE_TOPIC_XXXX queue n-1, the ConsumeQueue tagsCode of that topic
 // (the delivery time), and the leader-only Service that re-puts due messages

@@ -1,5 +1,5 @@
 // Package txn owns RocketMQ transactional messages on the broker
-// (PROTOCOL.md §6.7, gotcha G22): the half-message transform, END_TRANSACTION
+// (docs/protocol.md §6.7, G22): the half-message transform, END_TRANSACTION
 // (commit, rollback, unknown), the op log that marks halves resolved, and
 // the leader-only Service that checks stale halves back with the producer
 // (CHECK_TRANSACTION_STATE) and discards them after CheckMax checks.

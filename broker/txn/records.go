@@ -239,7 +239,7 @@ func ParseOpBody(body []byte) ([]int64, error) {
 // half record: header tranStateTableOffset, commitLogOffset, msgId
 // (UNIQ_KEY), transactionId, offsetMsgId, topic (REAL_TOPIC) and bname; body
 // = the half record with topic and queue restored to REAL_TOPIC/REAL_QID
-// (the Go client ignores checks whose body lacks PGROUP, gotcha G22). The
+// (the Go client ignores checks whose body lacks PGROUP, docs/protocol.md G22). The
 // broker sends it to one live connection of a producer in group PGROUP.
 func BuildCheckRequest(half *message.Ext, brokerName string) (*remoting.Command, error) {
 	topic, qid, err := realAddress(half)

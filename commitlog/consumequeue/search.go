@@ -1,7 +1,7 @@
 package consumequeue
 
 // SearchOffsetByTime finds a logical offset by store time with RocketMQ's
-// SEARCH_OFFSET_BY_TIMESTAMP semantics (PROTOCOL.md §2.4). storeTime reads
+// SEARCH_OFFSET_BY_TIMESTAMP semantics (docs/protocol.md §2.4). storeTime reads
 // a message's store timestamp given its entry (the caller reads the
 // CommitLog). Store times are assumed non-decreasing along a queue (binary
 // search).

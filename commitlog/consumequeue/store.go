@@ -1,4 +1,4 @@
-// Package consumequeue owns RocketMQ ConsumeQueue files (PROTOCOL.md §6.3):
+// Package consumequeue owns RocketMQ ConsumeQueue files (docs/protocol.md §6.3):
 // per topic/queue directories of fixed 20-byte entries (CommitLog offset,
 // record size, tag hash) that turn a logical queue offset into a position in
 // the CommitLog. The FSM dispatches committed records into it; pull handlers
@@ -23,7 +23,7 @@
 // atomic pointer, offsets are atomics, and readers take only a per-queue
 // read lock that keeps mappings alive while they copy entries out.
 //
-// Choices beyond RocketMQ and the design notes:
+// Choices beyond RocketMQ (docs/storage.md §13):
 //   - Put checks that CommitLog offsets move forward within a queue and
 //     recovery uses the same rule, so garbage or a stale tail ends the queue
 //     instead of being served.

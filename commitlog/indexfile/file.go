@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// On-disk layout (PROTOCOL.md §6.4), big-endian.
+// On-disk layout (docs/protocol.md §6.4), big-endian.
 const (
 	headerSize = 40
 	slotSize   = 4

@@ -1,4 +1,4 @@
-// Package indexfile owns RocketMQ IndexFiles (PROTOCOL.md §6.4): a hash
+// Package indexfile owns RocketMQ IndexFiles (docs/protocol.md §6.4): a hash
 // index from "topic#key" (each KEYS token and the UNIQ_KEY) to CommitLog
 // physical offsets, used by QUERY_MESSAGE. The FSM adds keys as it
 // dispatches committed records; query handlers look them up.
