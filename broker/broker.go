@@ -73,6 +73,7 @@ type Broker struct {
 	offsets   *offsetManager
 	holds     *pullHolds
 	steer     *readSteer
+	contact   *contactReport
 	locks     *lockmgr.Manager
 	namesrv   NamesrvInvoker
 	role      roleBox
@@ -210,6 +211,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 		memberIDs[i] = p.ID
 	}
 	b.steer = newReadSteer(memberIDs, node.SelfOrdinal(), cfg.SlaveReadEnable, node.HeartbeatTimeout(), node.ReadProgress)
+	b.contact = &contactReport{steer: b.steer}
 	if b.services, err = newServices(b, levels); err != nil {
 		b.cancel()
 		closeLn()
@@ -253,8 +255,9 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	node.OnDispatch(b.services.onDispatch)
 	b.unsub = node.Subscribe(b.onLeadership)
 
-	b.wg.Add(5)
+	b.wg.Add(6)
 	go func() { defer b.wg.Done(); b.registerLoop() }()
+	go func() { defer b.wg.Done(); b.contact.watch(b.ctx.Done(), b.kickRegister) }()
 	go func() { defer b.wg.Done(); b.steer.watch(b.ctx.Done(), b.holds.releaseAll) }()
 	go func() {
 		defer b.wg.Done()

@@ -60,7 +60,7 @@ func (b *Broker) registration() *remoting.Command {
 		FilterServerList:            []string{},
 		TopicConfigSerializeWrapper: wire.TopicConfigWrapper{DataVersion: version, TopicConfigTable: topics},
 	})
-	return remoting.NewRequest(remoting.RegisterBroker, map[string]string{
+	ext := map[string]string{
 		"brokerName":         b.cfg.BrokerName,
 		"brokerAddr":         b.addr,
 		"clusterName":        b.cfg.BrokerClusterName,
@@ -73,7 +73,13 @@ func (b *Broker) registration() *remoting.Command {
 		// ("broker-a@n1") from it and lists the member at brokerId 1+ordinal.
 		wire.ExtMemberID:      b.cfg.DLegerSelfID,
 		wire.ExtMemberOrdinal: strconv.Itoa(b.node.SelfOrdinal()),
-	}, body)
+	}
+	if r.leader {
+		// Sent even when empty: each leader registration replaces the
+		// namesrv's view, so "" restores every member.
+		ext[wire.ExtUnreachable] = b.contact.unreachable()
+	}
+	return remoting.NewRequest(remoting.RegisterBroker, ext, body)
 }
 
 // stableID is the brokerId this member has as a follower, 1+ordinal; the

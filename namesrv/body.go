@@ -92,7 +92,9 @@ func ValidateBrokerAddr(addr string) error {
 	if len(addr) > 255 {
 		return fmt.Errorf("broker address of %d bytes is too long", len(addr))
 	}
-	if strings.ContainsAny(addr, " \t\r\n,\"{}\\") {
+	// Control characters too: the Go client's route parser trims them, so a
+	// route would name another address than the one registered.
+	if strings.ContainsAny(addr, ",\"{}\\") || strings.ContainsFunc(addr, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
 		return fmt.Errorf("broker address %q contains a forbidden character", addr)
 	}
 	host, port, err := net.SplitHostPort(addr)

@@ -106,6 +106,27 @@
 // WIPE/ADD_WRITE_PERM take the group's name (wiping removes the aliases).
 // brokerNames may not contain '@'.
 //
+// # Unreachable members (ext raftmqUnreachable)
+//
+// A leader's registration (a member registering as brokerId 0) lists the
+// member ids it has not heard from lately, comma-separated; topic routes
+// then leave those members out (no write alias, no stable-id entry) so
+// clients stop sending to and pulling from a paused or dead follower long
+// before its registration expires. Cluster info still lists them. The view
+// is the leader's, for its term:
+//
+//   - Each registration of the brokerId-0 holder replaces it; one listing
+//     nobody (or without the field) restores everyone. Anyone else's list is
+//     ignored, and fencing refuses a deposed leader's.
+//   - A member's own registrations do not restore it: a follower cut off
+//     from its leader still reaches the namesrv, and Raft, not the namesrv,
+//     knows whether it replicates. Only the leader hearing from it again
+//     does.
+//   - The view ends with its sender's hold on brokerId 0 in that term: a new
+//     leader or term, the leader registering as follower, or its
+//     registration going (expiry, unregistration, closed connection).
+//   - The leader itself is never left out, nor are all members.
+//
 // # Choices
 //
 // Compressed RegisterBrokerBody (Java's compressedRegister=true) is answered with

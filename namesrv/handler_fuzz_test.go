@@ -16,14 +16,14 @@ import (
 // header fields and bodies. Whatever it accepts must yield routes whose JSON
 // the Go client's brokerAddrs parser reads back exactly.
 func FuzzRegisterBrokerRequest(f *testing.F) {
-	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "", "", []byte(wiretest.RegisterJava))
-	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "n0", "0", []byte(wiretest.RegisterJava))
-	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n1", "1", []byte(wiretest.RegisterJava))
-	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n@1", "x", []byte(wiretest.RegisterJava))
-	f.Add("b", "[::1]:1", "3", "c", "", "", []byte(`{}`))
-	f.Add("b", "host:99999", "-1", "c", "", "", []byte(``))
-	f.Add("b c", "a,b:1", "x", "", "", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
-	f.Fuzz(func(t *testing.T, brokerName, brokerAddr, brokerID, cluster, memberID, ordinal string, body []byte) {
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "", "", "", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "0", "DefaultCluster", "n0", "0", "n1,n2", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n1", "1", "", []byte(wiretest.RegisterJava))
+	f.Add("broker-a", "127.0.0.1:10911", "2", "DefaultCluster", "n@1", "x", "n0,,a b", []byte(wiretest.RegisterJava))
+	f.Add("b", "[::1]:1", "3", "c", "", "", "", []byte(`{}`))
+	f.Add("b", "host:99999", "-1", "c", "", "", "", []byte(``))
+	f.Add("b c", "a,b:1", "x", "", "", "", "", []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"perm":6,"writeQueueNums":2}}}}`))
+	f.Fuzz(func(t *testing.T, brokerName, brokerAddr, brokerID, cluster, memberID, ordinal, unreachable string, body []byte) {
 		srv := New(Config{})
 		ext := map[string]string{
 			"brokerName": brokerName, "brokerAddr": brokerAddr, "brokerId": brokerID, "clusterName": cluster,
@@ -33,6 +33,9 @@ func FuzzRegisterBrokerRequest(f *testing.F) {
 		}
 		if ordinal != "" {
 			ext[wire.ExtMemberOrdinal] = ordinal
+		}
+		if unreachable != "" {
+			ext[wire.ExtUnreachable] = unreachable
 		}
 		req := remoting.NewRequest(remoting.RegisterBroker, ext, body)
 		resp := srv.handleRegisterBroker(context.Background(), nil, req)

@@ -36,6 +36,11 @@ type Registration struct {
 	// (ext raftmqMemberOrdinal); its stable brokerId is 1+MemberOrdinal. -1 =
 	// not sent: a follower's registered brokerId then gives it.
 	MemberOrdinal int
+	// Unreachable are the member ids a leader (a member registering as
+	// brokerId 0) has not heard from lately (ext raftmqUnreachable); topic
+	// routes leave them out while this registration's view holds (package
+	// doc, "Unreachable members"). Ignored from anyone else.
+	Unreachable []string
 }
 
 // MaxMemberOrdinal bounds raftmqMemberOrdinal: stable ids stay small numbers.
@@ -106,6 +111,12 @@ type brokerGroup struct {
 	masterMember bool
 	// members are the addresses of the group's live registrations.
 	members map[string]struct{}
+	// cutOff is the member ids the leader at cutOffAddr reported unreachable
+	// in term cutOffTerm; it holds only while that registration still holds
+	// brokerId 0 with that term and is live (see cutOffLocked).
+	cutOff     map[string]struct{}
+	cutOffAddr string
+	cutOffTerm int64
 }
 
 // RouteTable is the namesrv's routing state, RocketMQ's RouteInfoManager without
@@ -269,6 +280,22 @@ func (t *RouteTable) Register(r Registration, now time.Time) (RegisterResult, er
 		group.master = ""
 		dirty = true
 	}
+	if r.BrokerID == wire.MasterID && r.MemberID != "" {
+		// Only the holder of id 0 reports, and each of its registrations
+		// replaces its view (none listed: everyone reachable). A member's own
+		// registrations never clear it: a follower cut off from its leader
+		// keeps registering with the namesrv.
+		cut := make(map[string]struct{}, len(r.Unreachable))
+		for _, m := range r.Unreachable {
+			if m != r.MemberID { // the leader never drops itself
+				cut[m] = struct{}{}
+			}
+		}
+		if group.cutOffAddr != r.BrokerAddr || group.cutOffTerm != term || !sameKeys(group.cutOff, cut) {
+			dirty = true
+		}
+		group.cutOff, group.cutOffAddr, group.cutOffTerm = cut, r.BrokerAddr, term
+	}
 
 	// Topic queues come from the registration holding brokerId 0. While no
 	// live registration claims it (an election, or before the first leader),
@@ -377,6 +404,14 @@ func validateRegistration(r *Registration) error {
 	}
 	if len(r.MemberID) > 64 || strings.Contains(r.MemberID, wire.AliasSeparator) {
 		return fmt.Errorf("raftmqMemberId %q: at most 64 bytes, no %q", r.MemberID, wire.AliasSeparator)
+	}
+	if len(r.Unreachable) > MaxMemberOrdinal+1 {
+		return fmt.Errorf("%s lists %d members, more than %d", wire.ExtUnreachable, len(r.Unreachable), MaxMemberOrdinal+1)
+	}
+	for _, m := range r.Unreachable {
+		if err := validateName(wire.ExtUnreachable, m); err != nil {
+			return err
+		}
 	}
 	if r.MemberOrdinal > MaxMemberOrdinal || r.MemberOrdinal < -1 {
 		return fmt.Errorf("raftmqMemberOrdinal %d outside 0..%d", r.MemberOrdinal, MaxMemberOrdinal)
@@ -603,8 +638,15 @@ func (t *RouteTable) topicRouteLocked(topic string) (*wire.TopicRouteData, bool)
 		if g == nil || !t.routableLocked(g) {
 			continue
 		}
-		rd.BrokerDatas = append(rd.BrokerDatas, g.export(name))
-		aliases := t.aliasesLocked(g)
+		cut := t.cutOffLocked(g)
+		bd := g.export(name)
+		for id, a := range bd.BrokerAddrs {
+			if lb := t.live[liveKey{g.cluster, a}]; id != wire.MasterID && lb != nil && isCut(cut, lb.memberID) {
+				delete(bd.BrokerAddrs, id)
+			}
+		}
+		rd.BrokerDatas = append(rd.BrokerDatas, bd)
+		aliases := t.aliasesLocked(g, cut)
 		if len(aliases) < 2 || qd.Perm&wire.PermWrite == 0 {
 			rd.QueueDatas = append(rd.QueueDatas, qd)
 			continue
@@ -659,16 +701,51 @@ func (t *RouteTable) routableLocked(g *brokerGroup) bool {
 type aliasMember struct{ memberID, addr string }
 
 // aliasesLocked lists g's live members that registered a member id, sorted by
-// it; fewer than two means the group gets no aliases.
-func (t *RouteTable) aliasesLocked(g *brokerGroup) []aliasMember {
-	var out []aliasMember
+// it, except those in cut (unless that would leave none); fewer than two
+// means the group gets no aliases.
+func (t *RouteTable) aliasesLocked(g *brokerGroup, cut map[string]struct{}) []aliasMember {
+	var out, kept []aliasMember
 	for addr := range g.members {
 		if lb := t.live[liveKey{g.cluster, addr}]; lb != nil && lb.memberID != "" {
 			out = append(out, aliasMember{lb.memberID, addr})
+			if !isCut(cut, lb.memberID) {
+				kept = append(kept, aliasMember{lb.memberID, addr})
+			}
 		}
+	}
+	if len(kept) > 0 {
+		out = kept
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].memberID < out[j].memberID })
 	return out
+}
+
+// cutOffLocked returns the member ids g's topic routes leave out: those its
+// leader reported unreachable, while that report is current: its sender
+// still holds brokerId 0, with the term it reported in, as a live
+// registration. A new leader or term, or the leader's expiry, voids it.
+func (t *RouteTable) cutOffLocked(g *brokerGroup) map[string]struct{} {
+	if len(g.cutOff) == 0 || g.master != g.cutOffAddr || g.masterTerm != g.cutOffTerm || !t.masterClaimLiveLocked(g, "") {
+		return nil
+	}
+	return g.cutOff
+}
+
+func isCut(cut map[string]struct{}, memberID string) bool {
+	_, ok := cut[memberID]
+	return ok && memberID != ""
+}
+
+func sameKeys(a, b map[string]struct{}) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // export returns g's BrokerData as topic routes carry it: brokerId 0 and

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -325,6 +326,11 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 	}
 	reg.BrokerID = id
 	reg.MemberID = req.Ext(wire.ExtMemberID)
+	for _, m := range strings.Split(req.Ext(wire.ExtUnreachable), ",") {
+		if m != "" {
+			reg.Unreachable = append(reg.Unreachable, m)
+		}
+	}
 	reg.MemberOrdinal = -1
 	if v, ok, err := req.ExtInt64(wire.ExtMemberOrdinal); err != nil {
 		return errorResponse(remoting.InvalidParameter, "%v", err)

@@ -10,6 +10,10 @@ const (
 	// ExtMemberOrdinal is the member's 0-based index in dLegerPeers; its
 	// stable brokerId is 1+ordinal.
 	ExtMemberOrdinal = "raftmqMemberOrdinal"
+	// ExtUnreachable, sent by the leader only, lists the member ids
+	// (comma-separated, "" = none) it has not heard from lately; the namesrv
+	// leaves them out of topic routes for that leader's term.
+	ExtUnreachable = "raftmqUnreachable"
 )
 
 // AliasSeparator joins a brokerName and a member id into the write alias
