@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -208,7 +209,13 @@ func (b *Broker) firstMessageIsRecent(topic string, qid int32) bool {
 	return b.node.CommitLog().WriteEnd()-e.PhysOffset <= inMemoryWindow
 }
 
-func (b *Broker) handleUpdateOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// handleUpdateOffset takes a consumer offset commit. A oneway commit (the
+// official clients') lands in the offset table and is replicated with the
+// next flush. A commit that expects an answer is answered only once the
+// flush carrying it has been applied through Raft, asynchronously, so that
+// waiting commits hold no admin worker; until then it counts as a write
+// in flight, which Close waits for.
+func (b *Broker) handleUpdateOffset(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	group := req.Ext("consumerGroup")
 	if group == "" {
 		return bad("consumerGroup is required")
@@ -221,11 +228,42 @@ func (b *Broker) handleUpdateOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil || !present || off < 0 {
 		return bad("commitOffset must be a non-negative integer")
 	}
+	if req.IsOneway() {
+		if b.node.IsLeader() {
+			b.offsets.commit(group, topic, qid, off)
+		}
+		return nil
+	}
+	b.writes.Add(1)
+	if b.draining.Load() {
+		b.writes.Add(-1)
+		return b.drainingAnswer()
+	}
 	if resp := b.writableOrError(); resp != nil {
+		b.writes.Add(-1)
 		return resp
 	}
-	b.offsets.commit(group, topic, qid, off)
-	return ok()
+	b.offsets.commitSync(group, topic, qid, off, commitAnswerBudget, func(err error) {
+		b.fwd.answer(conn, req, b.commitAnswer(err))
+		b.writes.Add(-1)
+	})
+	return nil
+}
+
+// commitAnswer is the answer to a sync offset commit whose flush ended with
+// err: success only when it was applied, else an error the client retries.
+func (b *Broker) commitAnswer(err error) *remoting.Command {
+	switch {
+	case err == nil:
+		return ok()
+	case errors.Is(err, errOffsetsDropped):
+		return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark()+": "+err.Error())
+	case errors.Is(err, errOffsetsClosed):
+		return b.drainingAnswer()
+	case errors.Is(err, errCommitTimeout):
+		return remoting.NewResponse(remoting.SystemError, err.Error()+" (it may still be applied), retry")
+	}
+	return b.writeError(err)
 }
 
 func (b *Broker) offsetResponse(off int64) *remoting.Command {
