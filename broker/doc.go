@@ -16,10 +16,19 @@
 //
 // Choices that differ from, or sharpen, the design notes:
 //   - Consumer offset commits are coalesced on the leader: they are visible to
-//     queries at once and replicated as one Raft entry per
-//     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
-//     one entry per commit. Pending commits are dropped on leadership loss
-//     (clients re-commit every 5 s).
+//     queries at once and replicated as one Raft entry per flush carrying
+//     every changed offset, instead of one entry per commit. A flush runs
+//     every offsetFlushIntervalMs (1 s), and early when a sync commit waits
+//     (at least interval/10, at most 100 ms after the previous flush
+//     started, once it finished: group commit). An UPDATE_CONSUMER_OFFSET
+//     expecting an answer is answered success only once the flush carrying
+//     it (or a later commit of the same key) is applied through Raft,
+//     asynchronously (no worker held); a failed flush, leadership loss or
+//     the 2.5 s budget answer 14 or SYSTEM_ERROR, which clients retry. Oneway
+//     commits (the official clients') and commits on pulls are not answered
+//     and go with the next flush; those pending are dropped on leadership
+//     loss (clients re-commit every 5 s) and never proposed by a later
+//     leadership of the same member.
 //   - A member that is not the leader forwards sends (10, 310, 320, 324,
 //     325), END_TRANSACTION and CONSUMER_SEND_MSG_BACK to the leader and
 //     relays its answer (forward.go): the leader's member address comes from

@@ -151,30 +151,24 @@ func (o *offsetManager) query(group, topic string, queue int32) (int64, bool) {
 // drop forgets pending commits and answers their waiters with
 // errOffsetsDropped (leadership lost: the new leader has the replicated
 // ones; clients retry, and re-commit within 5 s anyway).
-func (o *offsetManager) drop() {
-	o.mu.Lock()
-	o.pending = map[offsetKey]int64{}
-	waiters := o.waiters
-	o.waiters = nil
-	o.epoch++
-	o.mu.Unlock()
-	for _, w := range waiters {
-		w.answer(errOffsetsDropped)
-	}
-}
+func (o *offsetManager) drop() { o.forget(errOffsetsDropped, false) }
 
 // close answers every waiting commit with errOffsetsClosed and refuses new
-// sync commits; run calls it on its way out.
-func (o *offsetManager) close() {
+// commits; run calls it on its way out.
+func (o *offsetManager) close() { o.forget(errOffsetsClosed, true) }
+
+// forget empties the pending table, answers its waiters with why and keeps
+// a flush in flight from putting its commits back.
+func (o *offsetManager) forget(why error, closing bool) {
 	o.mu.Lock()
-	o.closed = true
+	o.closed = o.closed || closing
 	o.pending = map[offsetKey]int64{}
 	waiters := o.waiters
 	o.waiters = nil
 	o.epoch++
 	o.mu.Unlock()
 	for _, w := range waiters {
-		w.answer(errOffsetsClosed)
+		w.answer(why)
 	}
 }
 
