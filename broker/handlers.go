@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
@@ -262,8 +263,13 @@ func (b *Broker) commitAnswer(err error) *remoting.Command {
 		return b.drainingAnswer()
 	case errors.Is(err, errCommitTimeout):
 		return remoting.NewResponse(remoting.SystemError, err.Error()+" (it may still be applied), retry")
+	case errors.Is(err, dledger.ErrIndeterminate):
+		return remoting.NewResponse(remoting.SystemError, "offset commit outcome unknown, retry: "+err.Error())
 	}
-	return b.writeError(err)
+	if r := b.writeError(err); r.Code == remoting.ServiceNotAvailable {
+		return r
+	}
+	return remoting.NewResponse(remoting.SystemError, "offset commit not replicated, retry: "+err.Error())
 }
 
 func (b *Broker) offsetResponse(off int64) *remoting.Command {

@@ -28,12 +28,13 @@ const (
 	// below the 3 s request timeout of the Go clients (the Java client waits
 	// 5 s), so that the client gets an answer it can retry.
 	commitAnswerBudget = 2500 * time.Millisecond
-	// earlyFlushDivisor: a flush for waiting sync commits starts early, at
-	// least interval/earlyFlushDivisor (and at most maxEarlyFlushGap) after
-	// the previous flush started, so sync commits cost about one Raft round
-	// trip while their entries stay bounded to earlyFlushDivisor per interval.
+	// A flush for waiting sync commits starts as soon as the previous one
+	// finished and at least interval/earlyFlushDivisor, capped at
+	// maxEarlyFlushGap, after it started: a sync commit costs about one
+	// Raft round trip (a few ms) plus at most the gap, and however many
+	// clients commit, sync commits add at most 50 entries a second.
 	earlyFlushDivisor = 10
-	maxEarlyFlushGap  = 100 * time.Millisecond
+	maxEarlyFlushGap  = 20 * time.Millisecond
 )
 
 // offsetManager coalesces consumer offset commits on the leader: a commit

@@ -3,8 +3,13 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftmq/raftmq/dledger"
+	"github.com/raftmq/raftmq/remoting"
 )
 
 // TestOffsetManagerCoalesces checks that many commits become one proposal
@@ -304,5 +309,29 @@ func TestOffsetManagerRunFlushesEarlyForWaiters(t *testing.T) {
 	}
 	if err := <-last; err == nil {
 		t.Fatal("commit waiting at stop answered success")
+	}
+}
+
+// TestCommitAnswerCodes checks that a sync commit is answered success only
+// when its flush was applied, and otherwise with a code the clients retry.
+func TestCommitAnswerCodes(t *testing.T) {
+	b := &Broker{addr: "127.0.0.1:10911", cfg: DefaultConfig()}
+	for _, c := range []struct {
+		err  error
+		code int32
+	}{
+		{nil, remoting.Success},
+		{errOffsetsDropped, remoting.ServiceNotAvailable},
+		{errOffsetsClosed, remoting.ServiceNotAvailable},
+		{errCommitTimeout, remoting.SystemError},
+		{fmt.Errorf("flush: %w", dledger.ErrIndeterminate), remoting.SystemError},
+		{&dledger.NotLeaderError{}, remoting.ServiceNotAvailable},
+		{context.DeadlineExceeded, remoting.ServiceNotAvailable},
+		{errors.New("unable to store logs"), remoting.SystemError},
+	} {
+		r := b.commitAnswer(c.err)
+		if r.Code != c.code || (c.err != nil && !strings.Contains(r.Remark, "retry")) {
+			t.Errorf("%v: answered %d %q, want %d", c.err, r.Code, r.Remark, c.code)
+		}
 	}
 }
