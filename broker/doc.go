@@ -19,7 +19,7 @@
 //     queries at once and replicated as one Raft entry per flush carrying
 //     every changed offset, instead of one entry per commit. A flush runs
 //     every offsetFlushIntervalMs (1 s), and early when a sync commit waits
-//     (at least interval/10, at most 20 ms after the previous flush
+//     (at least interval/10, at most 10 ms after the previous flush
 //     started, once it finished: group commit). An UPDATE_CONSUMER_OFFSET
 //     expecting an answer is answered success only once the flush carrying
 //     it (or a later commit of the same key) is applied through Raft,

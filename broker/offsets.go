@@ -32,9 +32,9 @@ const (
 	// finished and at least interval/earlyFlushDivisor, capped at
 	// maxEarlyFlushGap, after it started: a sync commit costs about one
 	// Raft round trip (a few ms) plus at most the gap, and however many
-	// clients commit, sync commits add at most 50 entries a second.
+	// clients commit, sync commits add at most 100 entries a second.
 	earlyFlushDivisor = 10
-	maxEarlyFlushGap  = 20 * time.Millisecond
+	maxEarlyFlushGap  = 10 * time.Millisecond
 )
 
 // offsetManager coalesces consumer offset commits on the leader: a commit
