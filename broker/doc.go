@@ -38,7 +38,10 @@
 //     (ext raftmqForwarded=1, with the client's address in raftmqBornHost,
 //     stored as BornHost) reaching a non-leader is answered 14, never
 //     forwarded again; at most 4096 writes are forwarded at once, beyond
-//     that SYSTEM_BUSY. Offset updates, locks and admin writes on a
+//     that SYSTEM_BUSY. QUERY_CONSUMER_OFFSET is forwarded the same way
+//     (a deposed or restarted leader still listed as brokerId 0 has not
+//     applied the newest commits), except while the member stops, when it
+//     answers from its own state. Offset updates, locks and admin writes on a
 //     follower are still answered SERVICE_NOT_AVAILABLE (14) with a remark
 //     naming the leader (clients send them to brokerId 0). Followers serve
 //     pulls of committed data.
@@ -59,8 +62,7 @@
 //     when the member stops being healthy and when it closes.
 //   - Read-only requests are served from local replicated state on every
 //     member and may lag the leader by the replication delay (not
-//     linearizable): QUERY_CONSUMER_OFFSET (the leader's unflushed commits
-//     are visible only there), GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
+//     linearizable): GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
 //     QUERY_MESSAGE, VIEW_MESSAGE_BY_ID. Heartbeats and GET_CONSUMER_LIST
 //     use each member's own client registry (clients heartbeat every member).
 //   - A pull without the subscription flag from a group whose heartbeat has

@@ -246,12 +246,30 @@ func TestGroupAckedOffsetCommitSurvivesLeaderLoss(t *testing.T) {
 			t.Fatalf("commit %d: %d %q", off, r.Code, r.Remark)
 		}
 	}
-	if r := commit(leader, 1, 4); r.Code != remoting.Success {
+	if r := commit(leader, 1, 2); r.Code != remoting.Success {
 		t.Fatalf("commit on queue 1: %d %q", r.Code, r.Remark)
 	}
 	// Acknowledged means applied on the leader, not pending there.
 	if off, ok := leader.meta.Offset("g", "O", 0); !ok || off != 11 {
 		t.Fatalf("acknowledged commit not applied on the leader: %d %v", off, ok)
+	}
+
+	// Every member answers queries with the leader's newest commit, even
+	// one that is pending on the leader only (oneway, not yet flushed).
+	oneway := remoting.NewRequest(remoting.UpdateConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "O",
+		"queueId": "1", "commitOffset": "4"}, nil)
+	oneway.MarkOneway()
+	if err := e.client.InvokeOneway(context.Background(), leader.Addr(), oneway); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the oneway commit on the leader", 10*time.Second, func() bool { return query(leader, 1) == "4" })
+	for _, b := range g.brokers {
+		if got := query(b, 1); got != "4" {
+			t.Fatalf("%s answers offset %q for queue 1, want the leader's 4", b.cfg.DLegerSelfID, got)
+		}
+	}
+	if r := commit(leader, 1, 4); r.Code != remoting.Success {
+		t.Fatalf("commit on queue 1: %d %q", r.Code, r.Remark)
 	}
 
 	li := g.index(leader)

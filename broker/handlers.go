@@ -40,7 +40,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(remoting.HeartBeat, poolHB, b.handleHeartbeat)
 	s.Handle(remoting.UnregisterClient, poolHB, b.handleUnregisterClient)
 	s.Handle(remoting.GetConsumerListByGroup, poolHB, b.handleConsumerList)
-	s.Handle(remoting.QueryConsumerOffset, poolAdmin, b.handleQueryOffset)
+	s.Handle(remoting.QueryConsumerOffset, poolAdmin, b.leaderRead(b.handleQueryOffset))
 	s.Handle(remoting.UpdateConsumerOffset, poolAdmin, b.handleUpdateOffset)
 	s.Handle(remoting.GetMaxOffset, poolAdmin, b.handleMaxOffset)
 	s.Handle(remoting.GetMinOffset, poolAdmin, b.handleMinOffset)
@@ -150,6 +150,22 @@ func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req
 	b.locks.DropClient(id)
 	b.notifyConsumers(changed)
 	return ok()
+}
+
+// leaderRead wraps a read that must reflect every acknowledged write: the
+// leader serves it, another member forwards it like a write (a deposed or
+// restarted leader that clients still take for brokerId 0 has not applied
+// the newest entries). While this member stops it serves the read from its
+// own state instead of refusing: the Go consumer skips a queue until its
+// next rebalance when its offset query fails.
+func (b *Broker) leaderRead(h remoting.Handler) remoting.Handler {
+	forwarding := b.leaderWrite(h)
+	return func(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if b.draining.Load() && req.Ext(ExtForwarded) != "1" {
+			return h(ctx, conn, req)
+		}
+		return forwarding(ctx, conn, req)
+	}
 }
 
 func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
