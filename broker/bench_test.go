@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,20 +23,26 @@ func BenchmarkSendSync(b *testing.B) {
 func benchSends(b *testing.B, e *testEnv, props func(n int64) map[string]string) {
 	e.createTopic("Bench", 8)
 	body := make([]byte, 1024)
-	var q atomic.Int64
 	b.SetBytes(1024)
-	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 senders
+	benchCalls(b, e, func(n int64) *remoting.Command {
+		return remoting.NewRequest(remoting.SendMessage, sendExt("Bench", int(n%8), props(n)), body)
+	})
+}
+
+// benchCalls sends the n-th request req(n) from 16 callers in parallel,
+// each expecting success.
+func benchCalls(b *testing.B, e *testEnv, req func(n int64) *remoting.Command) {
+	var q atomic.Int64
+	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 callers
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			n := q.Add(1)
-			ext := sendExt("Bench", int(n%8), props(n))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r, err := e.client.Invoke(ctx, e.b.Addr(), remoting.NewRequest(remoting.SendMessage, ext, body))
+			r, err := e.client.Invoke(ctx, e.b.Addr(), req(q.Add(1)))
 			cancel()
 			if err != nil || r.Code != 0 {
-				b.Errorf("send: %v %v", err, r)
+				b.Errorf("call: %v %v", err, r)
 				return
 			}
 		}
@@ -58,4 +65,21 @@ func BenchmarkSendSyncUniqKey(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkOffsetCommitSync measures sync UPDATE_CONSUMER_OFFSET commits
+// (each answered once its flush is applied) from 16 committers over 256
+// queues into a single-node group with the default 1 s flush interval, and
+// reports the Raft entries they cost (raft-entries/op: group commit makes
+// it well below 1).
+func BenchmarkOffsetCommitSync(b *testing.B) {
+	e := startEnvTB(b, func(c *Config) { c.OffsetFlushInterval = time.Second })
+	e.createTopic("Bench", 256)
+	first := e.b.node.Status().LastIndex
+	benchCalls(b, e, func(n int64) *remoting.Command {
+		return remoting.NewRequest(remoting.UpdateConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "Bench",
+			"queueId": strconv.FormatInt(n%256, 10), "commitOffset": strconv.FormatInt(n, 10)}, nil)
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(e.b.node.Status().LastIndex-first)/float64(b.N), "raft-entries/op")
 }

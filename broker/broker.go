@@ -173,7 +173,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	b.writeRunners = newRunners(maxAsyncWrites)
 	b.sendDeadline = newSharedDeadline(b.ctx, sendTimeout, sendDeadlineStep)
 	b.meta.onMember = b.fwd.kick
-	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval)
+	b.offsets = newOffsetManager(b.meta, b.propose, cfg.OffsetFlushInterval, func() bool { return b.node.IsLeader() })
 	levels, err := schedule.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		closeLn()
@@ -261,7 +261,7 @@ func Start(cfg Config, opts Options) (*Broker, error) {
 	go func() { defer b.wg.Done(); b.steer.watch(b.ctx.Done(), b.holds.releaseAll) }()
 	go func() {
 		defer b.wg.Done()
-		b.offsets.run(b.ctx, b.node.IsLeader, func(err error) { b.log.Warn("offset flush failed", "error", err) })
+		b.offsets.run(b.ctx, func(err error) { b.log.Warn("offset flush failed", "error", err) })
 	}()
 	go func() { defer b.wg.Done(); b.scanClients() }()
 	go func() {
@@ -436,6 +436,12 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); b.announceMember(ev.Term) }()
 	}
+	// Offset commits taken in a leadership that ended never reach the log,
+	// even when this member leads again (another may have led in between
+	// and acknowledged newer commits).
+	if prev.leader && (!ev.Leader || ev.Term != prev.term) {
+		b.offsets.drop()
+	}
 	if ev.Leader && !prev.leader {
 		b.wg.Add(1)
 		go func() {
@@ -444,7 +450,6 @@ func (b *Broker) onLeadership(ev dledger.LeadershipEvent) {
 			b.services.startLeader()
 		}()
 	} else if !ev.Leader && prev.leader {
-		b.offsets.drop()
 		b.locks.Reset()
 		b.services.stopLeader()
 	}

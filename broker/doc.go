@@ -16,10 +16,19 @@
 //
 // Choices that differ from Java RocketMQ (docs/protocol.md, docs/raft.md):
 //   - Consumer offset commits are coalesced on the leader: they are visible to
-//     queries at once and replicated as one Raft entry per
-//     offsetFlushIntervalMs (1 s) carrying every changed offset, instead of
-//     one entry per commit. Pending commits are dropped on leadership loss
-//     (clients re-commit every 5 s).
+//     queries at once and replicated as one Raft entry per flush carrying
+//     every changed offset, instead of one entry per commit. A flush runs
+//     every offsetFlushIntervalMs (1 s), and early when a sync commit waits
+//     (at least interval/10, at most 10 ms after the previous flush
+//     started, once it finished: group commit). An UPDATE_CONSUMER_OFFSET
+//     expecting an answer is answered success only once the flush carrying
+//     it (or a later commit of the same key) is applied through Raft,
+//     asynchronously (no worker held); a failed flush, leadership loss or
+//     the 2.5 s budget answer 14 or SYSTEM_ERROR, which clients retry. Oneway
+//     commits (the official clients') and commits on pulls are not answered
+//     and go with the next flush; those pending are dropped on leadership
+//     loss (clients re-commit every 5 s) and never proposed by a later
+//     leadership of the same member.
 //   - The leader serves a write off the send pool, on a goroutine kept for
 //     the next one, and answers it with Conn.Send once its Raft entry is
 //     applied (at most 4096 at once, beyond that on the pool's worker): the
@@ -33,7 +42,10 @@
 //     (ext raftmqForwarded=1, with the client's address in raftmqBornHost,
 //     stored as BornHost) reaching a non-leader is answered 14, never
 //     forwarded again; at most 4096 writes are forwarded at once, beyond
-//     that SYSTEM_BUSY. Offset updates, locks and admin writes on a
+//     that SYSTEM_BUSY. QUERY_CONSUMER_OFFSET is forwarded the same way
+//     (a deposed or restarted leader still listed as brokerId 0 has not
+//     applied the newest commits), except while the member stops, when it
+//     answers from its own state. Offset updates, locks and admin writes on a
 //     follower are still answered SERVICE_NOT_AVAILABLE (14) with a remark
 //     naming the leader (clients send them to brokerId 0). Followers serve
 //     pulls of committed data.
@@ -54,8 +66,7 @@
 //     when the member stops being healthy and when it closes.
 //   - Read-only requests are served from local replicated state on every
 //     member and may lag the leader by the replication delay (not
-//     linearizable): QUERY_CONSUMER_OFFSET (the leader's unflushed commits
-//     are visible only there), GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
+//     linearizable): GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
 //     QUERY_MESSAGE, VIEW_MESSAGE_BY_ID. Heartbeats and GET_CONSUMER_LIST
 //     use each member's own client registry (clients heartbeat every member).
 //   - A pull without the subscription flag from a group whose heartbeat has

@@ -221,3 +221,84 @@ func TestGroupFollowersRejectWritesAndServeReads(t *testing.T) {
 		t.Fatalf("offset after failover: %v", r.ExtFields)
 	}
 }
+
+// TestGroupAckedOffsetCommitSurvivesLeaderLoss checks that an offset commit
+// the leader acknowledged is replicated before the answer: with a flush
+// interval far beyond the test, the commit is on the next leader after the
+// acknowledging leader is cut off, and a commit the cut-off leader takes
+// meanwhile is never acknowledged (nor applied anywhere).
+func TestGroupAckedOffsetCommitSurvivesLeaderLoss(t *testing.T) {
+	g := startGroupHarness(t, func(c *Config) { c.OffsetFlushInterval = 60 * time.Second })
+	e := g.env
+	leader := leaderOf(t, g.brokers, nil)
+	e.b = leader
+	e.createTopic("O", 2)
+	commit := func(b *Broker, queue, offset int) *remoting.Command {
+		return e.callAddr(b.Addr(), remoting.UpdateConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "O",
+			"queueId": strconv.Itoa(queue), "commitOffset": strconv.Itoa(offset)}, nil)
+	}
+	query := func(b *Broker, queue int) string {
+		return e.callAddr(b.Addr(), remoting.QueryConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "O",
+			"queueId": strconv.Itoa(queue)}, nil).Ext("offset")
+	}
+	for _, off := range []int{3, 11} {
+		if r := commit(leader, 0, off); r.Code != remoting.Success {
+			t.Fatalf("commit %d: %d %q", off, r.Code, r.Remark)
+		}
+	}
+	if r := commit(leader, 1, 2); r.Code != remoting.Success {
+		t.Fatalf("commit on queue 1: %d %q", r.Code, r.Remark)
+	}
+	// Acknowledged means applied on the leader, not pending there.
+	if off, ok := leader.meta.Offset("g", "O", 0); !ok || off != 11 {
+		t.Fatalf("acknowledged commit not applied on the leader: %d %v", off, ok)
+	}
+
+	// Every member answers queries with the leader's newest commit, even
+	// one that is pending on the leader only (oneway, not yet flushed).
+	oneway := remoting.NewRequest(remoting.UpdateConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "O",
+		"queueId": "1", "commitOffset": "4"}, nil)
+	oneway.MarkOneway()
+	if err := e.client.InvokeOneway(context.Background(), leader.Addr(), oneway); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the oneway commit on the leader", 10*time.Second, func() bool { return query(leader, 1) == "4" })
+	for _, b := range g.brokers {
+		if got := query(b, 1); got != "4" {
+			t.Fatalf("%s answers offset %q for queue 1, want the leader's 4", b.cfg.DLegerSelfID, got)
+		}
+	}
+	if r := commit(leader, 1, 4); r.Code != remoting.Success {
+		t.Fatalf("commit on queue 1: %d %q", r.Code, r.Remark)
+	}
+
+	li := g.index(leader)
+	g.link(li)
+	// The cut-off leader cannot replicate: whatever it answers, not success.
+	if r := commit(leader, 0, 99); r.Code == remoting.Success {
+		t.Fatal("a leader cut off from its peers acknowledged an offset commit")
+	}
+	next := leaderOf(t, g.brokers, leader)
+	if got := query(next, 0); got != "11" {
+		t.Fatalf("new leader answers offset %q for queue 0, want the acknowledged 11", got)
+	}
+	if got := query(next, 1); got != "4" {
+		t.Fatalf("new leader answers offset %q for queue 1, want the acknowledged 4", got)
+	}
+	// The new leader takes commits, and after the heal every member has
+	// them, the old leader's unacknowledged 99 nowhere.
+	if r := commit(next, 1, 5); r.Code != remoting.Success {
+		t.Fatalf("commit on the new leader: %d %q", r.Code, r.Remark)
+	}
+	g.link(-1)
+	for _, b := range g.brokers {
+		waitFor(t, "replicated offsets on "+b.cfg.DLegerSelfID, 20*time.Second, func() bool {
+			q0, _ := b.meta.Offset("g", "O", 0)
+			q1, _ := b.meta.Offset("g", "O", 1)
+			return q0 == 11 && q1 == 5
+		})
+	}
+	if got := query(leaderOf(t, g.brokers, nil), 0); got != "11" {
+		t.Fatalf("offset after the heal %q, want 11", got)
+	}
+}

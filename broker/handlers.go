@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/raftmq/raftmq/broker/retry"
+	"github.com/raftmq/raftmq/dledger"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 	"github.com/raftmq/raftmq/wire"
@@ -42,7 +44,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(remoting.HeartBeat, poolHB, b.handleHeartbeat)
 	s.Handle(remoting.UnregisterClient, poolHB, b.handleUnregisterClient)
 	s.Handle(remoting.GetConsumerListByGroup, poolHB, b.handleConsumerList)
-	s.Handle(remoting.QueryConsumerOffset, poolAdmin, b.handleQueryOffset)
+	s.Handle(remoting.QueryConsumerOffset, poolAdmin, b.leaderRead(b.handleQueryOffset))
 	s.Handle(remoting.UpdateConsumerOffset, poolAdmin, b.handleUpdateOffset)
 	s.Handle(remoting.GetMaxOffset, poolAdmin, b.handleMaxOffset)
 	s.Handle(remoting.GetMinOffset, poolAdmin, b.handleMinOffset)
@@ -155,6 +157,22 @@ func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req
 	return ok()
 }
 
+// leaderRead wraps a read that must reflect every acknowledged write: the
+// leader serves it, another member forwards it like a write (a deposed or
+// restarted leader that clients still take for brokerId 0 has not applied
+// the newest entries). While this member stops it serves the read from its
+// own state instead of refusing: the Go consumer skips a queue until its
+// next rebalance when its offset query fails.
+func (b *Broker) leaderRead(h remoting.Handler) remoting.Handler {
+	forwarding := b.leaderWrite(h)
+	return func(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if b.draining.Load() && req.Ext(ExtForwarded) != "1" {
+			return h(ctx, conn, req)
+		}
+		return forwarding(ctx, conn, req)
+	}
+}
+
 func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	g := req.Ext("consumerGroup")
 	if g == "" {
@@ -213,7 +231,13 @@ func (b *Broker) firstMessageIsRecent(topic string, qid int32) bool {
 	return b.node.CommitLog().WriteEnd()-e.PhysOffset <= inMemoryWindow
 }
 
-func (b *Broker) handleUpdateOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// handleUpdateOffset takes a consumer offset commit. A oneway commit (the
+// official clients') lands in the offset table and is replicated with the
+// next flush. A commit that expects an answer is answered only once the
+// flush carrying it has been applied through Raft, asynchronously, so that
+// waiting commits hold no admin worker; until then it counts as a write
+// in flight, which Close waits for.
+func (b *Broker) handleUpdateOffset(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	group := req.Ext("consumerGroup")
 	if group == "" {
 		return bad("consumerGroup is required")
@@ -226,11 +250,45 @@ func (b *Broker) handleUpdateOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil || !present || off < 0 {
 		return bad("commitOffset must be a non-negative integer")
 	}
+	if req.IsOneway() {
+		b.offsets.commit(group, topic, qid, off) // taken only while leading
+		return nil
+	}
+	b.writes.Add(1)
+	if b.draining.Load() {
+		b.writes.Add(-1)
+		return b.drainingAnswer()
+	}
 	if resp := b.writableOrError(); resp != nil {
+		b.writes.Add(-1)
 		return resp
 	}
-	b.offsets.commit(group, topic, qid, off)
-	return ok()
+	b.offsets.commitSync(group, topic, qid, off, commitAnswerBudget, func(err error) {
+		b.fwd.answer(conn, req, b.commitAnswer(err))
+		b.writes.Add(-1)
+	})
+	return nil
+}
+
+// commitAnswer is the answer to a sync offset commit whose flush ended with
+// err: success only when it was applied, else an error the client retries.
+func (b *Broker) commitAnswer(err error) *remoting.Command {
+	switch {
+	case err == nil:
+		return ok()
+	case errors.Is(err, errOffsetsDropped):
+		return remoting.NewResponse(remoting.ServiceNotAvailable, b.notLeaderRemark()+": "+err.Error())
+	case errors.Is(err, errOffsetsClosed):
+		return b.drainingAnswer()
+	case errors.Is(err, errCommitTimeout):
+		return remoting.NewResponse(remoting.SystemError, err.Error()+" (it may still be applied), retry")
+	case errors.Is(err, dledger.ErrIndeterminate):
+		return remoting.NewResponse(remoting.SystemError, "offset commit outcome unknown, retry: "+err.Error())
+	}
+	if r := b.writeError(err); r.Code == remoting.ServiceNotAvailable {
+		return r
+	}
+	return remoting.NewResponse(remoting.SystemError, "offset commit not replicated, retry: "+err.Error())
 }
 
 func (b *Broker) offsetResponse(off int64) *remoting.Command {
