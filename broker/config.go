@@ -286,6 +286,9 @@ var configKeys = map[string]configKey{
 	"serverMaxInflightPerConnection":      intKey(0, 1<<20, func(c *Config) *int { return &c.ServerMaxInflight }),
 	"serverMaxInflightBytesPerConnection": intKey(0, 1<<30, func(c *Config) *int { return &c.ServerMaxInflightBytes }),
 	"maxBatchMessageCount":                intKey(1, 1<<20, func(c *Config) *int { return &c.MaxBatchMessages }),
+	"transactionCheckInterval":            durationKey(time.Millisecond, 100, 86400000, func(c *Config) *time.Duration { return &c.TransactionCheckInterval }),
+	"transactionTimeOut":                  durationKey(time.Millisecond, 0, 86400000, func(c *Config) *time.Duration { return &c.TransactionTimeout }),
+	"transactionCheckMax":                 intKey(1, 1000, func(c *Config) *int { return &c.TransactionCheckMax }),
 	"innerClientAuthenticationCredentials": {set: func(c *Config, v string) error {
 		creds, err := acl.ParseCredentials(v)
 		if err != nil {
@@ -308,7 +311,6 @@ var configKeys = map[string]configKey{
 	"enableControllerMode":           ignoredKey,
 	"sendMessageWithVIPChannel":      ignoredKey,
 	"enablePropertyFilter":           ignoredKey,
-	"transactionCheckInterval":       ignoredKey,
 	"isEnableBatchPush":              ignoredKey,
 	"flushConsumerOffsetInterval":    ignoredKey,
 	"useReentrantLockWhenPutMessage": ignoredKey,

@@ -100,6 +100,25 @@ func TestMessageDelayLevelKey(t *testing.T) {
 	}
 }
 
+func TestTransactionKeys(t *testing.T) {
+	c, _, err := LoadConfig(DefaultConfig(), []string{"-n", "127.0.0.1:9876",
+		"-transactionCheckInterval", "1500", "-transactionTimeOut", "2500", "-transactionCheckMax", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The values reach the transaction service's configuration.
+	s := &services{b: &Broker{cfg: c}}
+	tc := s.txnConfig(nil)
+	if tc.CheckInterval != 1500*time.Millisecond || tc.Timeout != 2500*time.Millisecond || tc.CheckMax != 3 {
+		t.Fatalf("txn config: interval %v timeout %v max %d", tc.CheckInterval, tc.Timeout, tc.CheckMax)
+	}
+	for _, bad := range [][]string{{"-transactionCheckInterval", "10"}, {"-transactionTimeOut", "-1"}, {"-transactionCheckMax", "0"}} {
+		if _, _, err := LoadConfig(DefaultConfig(), append([]string{"-n", "127.0.0.1:9876"}, bad...)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
 func FuzzParseProperties(f *testing.F) {
 	f.Add("a=b\n# c\nd: e\n")
 	f.Add("=\n")

@@ -44,7 +44,18 @@ func newServices(b *Broker, levels schedule.Levels) (*services, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.txn, err = txn.NewService(txn.Config{
+	s.txn, err = txn.NewService(s.txnConfig(levels))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// txnConfig is the transaction service's configuration: broker.conf's
+// transactionCheckInterval, transactionTimeOut and transactionCheckMax.
+func (s *services) txnConfig(levels schedule.Levels) txn.Config {
+	b := s.b
+	return txn.Config{
 		Store: s, Checker: s, Progress: s, BrokerName: b.cfg.BrokerName, Logger: b.log,
 		CheckInterval: b.cfg.TransactionCheckInterval, Timeout: b.cfg.TransactionTimeout,
 		CheckMax: int32(b.cfg.TransactionCheckMax),
@@ -52,11 +63,7 @@ func newServices(b *Broker, levels schedule.Levels) (*services, error) {
 			out, _, err := levels.ToDelayQueue(e)
 			return out, err
 		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	return s, nil
 }
 
 // startLeader starts the leader-only services for the current term.
