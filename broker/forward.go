@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -62,10 +61,10 @@ var errLeaderMoved = errors.New("another member took over while the old leader d
 // within forwardBudget. Each write in flight costs one goroutine, bounded
 // by maxInflightForwards.
 type forwarder struct {
-	b        *Broker
-	log      hclog.Logger
-	client   *remoting.Client
-	inflight atomic.Int64 // forwards in flight, capped by maxInflightForwards
+	b      *Broker
+	log    hclog.Logger
+	client *remoting.Client
+	runs   *runners // the forwards in flight, at most forwardCap; kept goroutines as for leader writes
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every leadership or directory change
@@ -80,6 +79,7 @@ func newForwarder(b *Broker) *forwarder {
 	}
 	return &forwarder{
 		b:       b,
+		runs:    newRunners(int(b.forwardCap())),
 		log:     b.log.Named("forward"),
 		client:  remoting.NewClient(cc),
 		changed: make(chan struct{}),
@@ -198,17 +198,14 @@ func (b *Broker) drainingAnswer() *remoting.Command {
 // is sent with conn.Send and the write's count released then. It answers at
 // once (resp, false) when the forward cannot start.
 func (f *forwarder) start(ctx context.Context, conn *remoting.Conn, req *remoting.Command, local remoting.Handler) (*remoting.Command, bool) {
-	if f.inflight.Add(1) > f.b.forwardCap() {
-		f.inflight.Add(-1)
+	arrived := time.Now()
+	if !f.runs.tryGo(func() {
+		defer f.b.writes.Add(-1)
+		f.answer(conn, req, f.forward(ctx, conn, req, local, arrived))
+	}) {
 		return remoting.NewResponse(remoting.SystemBusy,
 			"[REJECTREQUEST]system busy, start flow control for a while (too many writes forwarded to the leader)"), false
 	}
-	arrived := time.Now()
-	go func() {
-		defer f.b.writes.Add(-1)
-		defer f.inflight.Add(-1)
-		f.answer(conn, req, f.forward(ctx, conn, req, local, arrived))
-	}()
 	return nil, true
 }
 

@@ -430,12 +430,12 @@ func TestForwardCapAnswersBusy(t *testing.T) {
 	g := startGroupHarness(t)
 	leader := leaderOf(t, g.brokers, nil)
 	f := g.brokers[(g.index(leader)+1)%3]
-	f.fwd.inflight.Store(f.forwardCap())
+	f.fwd.runs.busy.Store(f.forwardCap())
 	r := g.env.callAddr(f.Addr(), remoting.SendMessage, sendExt("TBW102", 0, nil), []byte("x"))
 	if r.Code != remoting.SystemBusy {
 		t.Fatalf("send beyond the forward cap: %d %q", r.Code, r.Remark)
 	}
-	f.fwd.inflight.Store(0)
+	f.fwd.runs.busy.Store(0)
 }
 
 // A forward to a leader that stops answering is given up once another
