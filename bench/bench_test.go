@@ -245,7 +245,7 @@ func FuzzCountRecords(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n, err := countRecords(body)
-		if n*minRecordSize > len(body) {
+		if n*message.MinRecordSize > len(body) {
 			t.Fatalf("counted %d records in %d bytes", n, len(body))
 		}
 		if err == nil && len(body) > 0 && n == 0 {

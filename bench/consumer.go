@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/remoting"
 )
 
@@ -140,10 +141,6 @@ func pullRequest(cfg *Config, s slot, off int64) *remoting.Command {
 	return remoting.NewRequest(remoting.PullMessage, ext, nil)
 }
 
-// minRecordSize is the smallest stored record: the fixed fields of a
-// RocketMQ message with IPv4 hosts and empty topic, body and properties.
-const minRecordSize = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 4 + 1 + 2
-
 var errBadRecord = errors.New("pull body: record size out of range")
 
 // countRecords counts the stored records in a pull answer's body by their
@@ -156,7 +153,7 @@ func countRecords(body []byte) (int, error) {
 			return n, errBadRecord
 		}
 		size := int64(int32(binary.BigEndian.Uint32(body)))
-		if size < minRecordSize || size > int64(len(body)) {
+		if size < message.MinRecordSize || size > int64(len(body)) {
 			return n, errBadRecord
 		}
 		body = body[size:]

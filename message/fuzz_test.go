@@ -23,13 +23,13 @@ func seedRecords(f *testing.F) {
 		f.Add(append(b, b...))
 	}
 	f.Add([]byte{})
-	f.Add(make([]byte, minRecordSize))
+	f.Add(make([]byte, MinRecordSize))
 }
 
 // checkDecodedRecord asserts what must hold for any record DecodeRecord accepts.
 func checkDecodedRecord(t *testing.T, b []byte, e *Ext, n int) {
 	t.Helper()
-	if n < minRecordSize || n > len(b) || int(e.StoreSize) != n {
+	if n < MinRecordSize || n > len(b) || int(e.StoreSize) != n {
 		t.Fatalf("size %d, StoreSize %d, input %d", n, e.StoreSize, len(b))
 	}
 	r := Record(b[:n])

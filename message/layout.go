@@ -63,9 +63,9 @@ const (
 	// the record to fit in an int32 size field.
 	DefaultMaxMessageSize = 4 << 20
 
-	// minRecordSize is the size of a V1 record with IPv4 hosts, an empty
+	// MinRecordSize is the size of the smallest stored record: a V1 record with IPv4 hosts, an empty
 	// body, an empty topic and no properties.
-	minRecordSize = 91
+	MinRecordSize = 91
 )
 
 // TransactionType returns the transaction type bits of sysFlag.

@@ -300,7 +300,7 @@ func TestMappedHostIsWrittenAsIPv4(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := Record(b)
-	if r.SysFlag()&SysFlagBornHostV6 != 0 || r.BornHost() != mustAddrPort("10.1.2.3:80") || len(b) != minRecordSize+1 {
+	if r.SysFlag()&SysFlagBornHostV6 != 0 || r.BornHost() != mustAddrPort("10.1.2.3:80") || len(b) != MinRecordSize+1 {
 		t.Fatalf("sysflag %#x host %v size %d", r.SysFlag(), r.BornHost(), len(b))
 	}
 }

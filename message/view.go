@@ -36,15 +36,15 @@ func ParseRecord(b []byte) (Record, error) {
 // and within TOTALSIZE, and the fields end exactly at TOTALSIZE. r may be
 // longer than the record.
 func (r Record) Valid() error {
-	if len(r) < minRecordSize {
-		return fmt.Errorf("%w: %d bytes, need at least %d", ErrShortRecord, len(r), minRecordSize)
+	if len(r) < MinRecordSize {
+		return fmt.Errorf("%w: %d bytes, need at least %d", ErrShortRecord, len(r), MinRecordSize)
 	}
 	magic := r.Magic()
 	if magic != MagicCodeV1 && magic != MagicCodeV2 {
 		return fmt.Errorf("%w: %#08x", ErrBadMagic, magic)
 	}
 	total := int64(r.TotalSize())
-	if total < minRecordSize || total > int64(len(r)) {
+	if total < MinRecordSize || total > int64(len(r)) {
 		return fmt.Errorf("%w: TOTALSIZE %d with %d bytes available", ErrBadSize, total, len(r))
 	}
 	t := r[:total]
